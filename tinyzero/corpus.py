@@ -1,0 +1,189 @@
+"""The nano base model's "pretraining corpus": Countdown search traces of mixed quality.
+
+A web-pretrained base model has seen people try things, make slips, give up, and now and
+then say "wait, let me check". This module writes a seeded corpus that stands in for that,
+in the nano template (``tinyzero.countdown.prompt(..., template="nano")``)::
+
+    Make 23 from 3 5 4.
+    <think>4+3=7 5*7=35 vs 23 no
+    5*4=20 20+3=23 vs 23 yes</think>
+    <answer>(5*4)+3</answer>
+
+Each trace is a random search, NOT a solution written by a solver:
+
+- an *attempt* is a random expression over the three numbers, written as a chain of two
+  equations (combine two numbers, then the result with the third); the answer is the second
+  equation with the intermediate result replaced by the first in parentheses; arithmetic
+  slips happen at a small rate; values a person would not bother with (above
+  ``max_value``) are not tried;
+- every attempt ends in a check against the target, "yes" or "no", that is faithful to the
+  value written (a slip can hide a hit, or fake one);
+- after a "no" the writer goes on with a probability that is drawn per trace (its
+  *persistence*), so traces have 1 to many attempts, most of them failing; after a "yes"
+  it stops; either way the answer is whatever the last attempt wrote;
+- a few traces are a bare guess with no thinking, and a few attempts are followed by a
+  "wait, let me check" recomputation.
+
+There is no reward and no filtering to correct answers: most traces end in a wrong
+answer. The base model learns the FORM of search and a reliable check of its own hits, but
+nothing in the corpus tells it that searching longer pays. That is what GRPO must find.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+OPS = "+-*/"
+
+
+@dataclass(frozen=True)
+class CorpusConfig:
+    """Knobs of the trace writer. Defaults are the ones the nano recipe pretrains on."""
+
+    persistence_min: float = 0.15  # P(continue after a "no"), drawn per trace uniformly
+    persistence_max: float = 0.85
+    max_attempts: int = 12
+    max_value: int = 200  # attempts whose values go above this are not tried
+    slip_rate: float = 0.05  # an arithmetic result written off by a little
+    self_check_rate: float = 0.04  # "wait, let me check" after an attempt
+    direct_guess_rate: float = 0.1  # no thinking at all, just a guessed answer
+
+
+@dataclass(frozen=True)
+class Attempt:
+    first: tuple[int, str, int, int]  # a, op, b, r: "a op b = r"
+    second: tuple[int, str, int, int]  # x, op, y, v: one of x, y is r, the other the third number
+    expr: str  # what the answer tag holds, e.g. "(5*4)+3"
+
+    @property
+    def value(self) -> int:
+        return self.second[3]
+
+
+def _apply(x: int, op: str, y: int) -> int | None:
+    """Integer arithmetic that stays non-negative and exact (what the writer attempts)."""
+    if op == "+":
+        return x + y
+    if op == "-":
+        return x - y if x >= y else None
+    if op == "*":
+        return x * y
+    if y != 0 and x % y == 0:
+        return x // y
+    return None
+
+
+def random_attempt(nums: list[int], rng: random.Random, max_value: int = 200) -> Attempt:
+    """A random well-defined two-step chain using each of the three numbers once."""
+    while True:
+        a, b, c = rng.sample(nums, 3)
+        o1, o2 = rng.choice(OPS), rng.choice(OPS)
+        r = _apply(a, o1, b)
+        if r is None or r > max_value:
+            continue
+        r_first = rng.random() < 0.5
+        x, y = (r, c) if r_first else (c, r)
+        v = _apply(x, o2, y)
+        if v is None or v > max_value:
+            continue
+        inner = f"({a}{o1}{b})"
+        expr = f"{inner}{o2}{c}" if r_first else f"{c}{o2}{inner}"
+        return Attempt((a, o1, b, r), (x, o2, y, v), expr)
+
+
+def _slip(value: int, rng: random.Random) -> int:
+    wrong = value + rng.choice([-1, 1]) * rng.randint(1, 3)
+    return wrong if wrong >= 0 else value + rng.randint(1, 3)
+
+
+def work(att: Attempt, slip: bool = False, rng: random.Random | None = None) -> tuple[str, int]:
+    """The two equations of an attempt, e.g. "5*4=20 20+3=23", and the final value written."""
+    a, o1, b, r = att.first
+    x, o2, y, v = att.second
+    if slip and rng is not None:
+        v = _slip(v, rng)
+    return f"{a}{o1}{b}={r} {x}{o2}{y}={v}", v
+
+
+def attempt_line(att: Attempt, target: int, rng: random.Random, cfg: CorpusConfig) -> tuple[str, bool]:
+    """Write one attempt and its check. Returns the line and whether it said "yes"."""
+    text, value = work(att, rng.random() < cfg.slip_rate, rng)
+    hit = value == target
+    return f"{text} vs {target} {'yes' if hit else 'no'}", hit
+
+
+def trace(nums: list[int], target: int, rng: random.Random, cfg: CorpusConfig = CorpusConfig()) -> str:
+    """One completion (the text after the prompt's ``<think>``), ending in ``</answer>``."""
+    if rng.random() < cfg.direct_guess_rate:
+        return f"</think>\n<answer>{random_attempt(nums, rng, cfg.max_value).expr}</answer>"
+    persistence = rng.uniform(cfg.persistence_min, cfg.persistence_max)
+    lines: list[str] = []
+    for _ in range(cfg.max_attempts):
+        att = random_attempt(nums, rng, cfg.max_value)
+        line, hit = attempt_line(att, target, rng, cfg)
+        lines.append(line)
+        if rng.random() < cfg.self_check_rate:
+            # A careful recomputation: always shown work, never a slip.
+            true_hit = att.value == target
+            lines.append(f"wait, let me check: {work(att)[0]} vs {target} {'yes' if true_hit else 'no'}")
+            hit = true_hit
+        if hit or rng.random() > persistence:
+            break
+    return "\n".join(lines) + f"</think>\n<answer>{att.expr}</answer>"
+
+
+# --- Reading traces back -------------------------------------------------------------------
+# The same line format, parsed from model output (untrusted text: the value of an attempt
+# is computed by the grader's safe evaluator, never by eval).
+_LINE = re.compile(
+    r"^(?P<check>wait, let me check: )?(?P<a>\d{1,4})(?P<o1>[-+*/])(?P<b>\d{1,4})=(?P<r>\d{1,6}) "
+    r"(?P<x>\d{1,6})(?P<o2>[-+*/])(?P<y>\d{1,6})=(?P<written>\d{1,7}) vs (?P<target>\d{1,6}) (?P<verdict>yes|no)$"
+)
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    expr: str
+    written: int  # the value the model wrote
+    value: Fraction | None  # the true value of expr (None: not arithmetic under the whitelist)
+    verdict: str  # "yes" or "no"
+    self_check: bool
+
+
+def parse_attempts(thinking: str) -> list[AttemptRecord]:
+    """The attempt lines of a nano trace's thinking; lines of any other shape are skipped."""
+    from tinyzero.grader import evaluate_expression  # noqa: PLC0415
+
+    out = []
+    for line in thinking.split("\n"):
+        m = _LINE.match(line.strip())
+        if m:
+            # The expression the chain stands for: the intermediate result replaced by the
+            # first equation (when the model copied it; otherwise the chain is not one expression).
+            inner = f"({m['a']}{m['o1']}{m['b']})"
+            if m["x"] == m["r"]:
+                expr = f"{inner}{m['o2']}{m['y']}"
+            elif m["y"] == m["r"]:
+                expr = f"{m['x']}{m['o2']}{inner}"
+            else:
+                expr = f"{m['x']}{m['o2']}{m['y']}"
+            ev = evaluate_expression(expr)
+            out.append(AttemptRecord(expr, int(m["written"]), ev.value, m["verdict"], bool(m["check"])))
+    return out
+
+
+def trace_stats(thinking: str, target: int) -> dict[str, float]:
+    """Per-trace figures for the base-model report: attempts, hits, hits checked "yes", ..."""
+    atts = parse_attempts(thinking)
+    hits = [a for a in atts if a.value == target]
+    return {
+        "attempts": sum(not a.self_check for a in atts),
+        "self_checks": sum(a.self_check for a in atts),
+        "arithmetic_ok": sum(a.value is not None and a.value == a.written for a in atts),
+        "attempt_lines": len(atts),
+        "hits": len(hits),
+        "hits_said_yes": sum(a.verdict == "yes" for a in hits),
+    }

@@ -1,0 +1,193 @@
+"""Build the nano base model: a ~1M-parameter Qwen2 pretrained on search traces, on the CPU.
+
+    python -m tinyzero.pretrain                                  # recipes/nano-pretrain.yaml
+    python -m tinyzero.pretrain --config my.yaml --max_steps 2000
+
+Plain next-token pretraining with ``transformers.Trainer`` on the corpus that
+``tinyzero.corpus`` writes from the *train* split of ``countdown_nano`` (test problems are
+never seen). The result is a ``save_pretrained`` folder (model, nano tokenizer, the config
+that made it and a base-model report) under ``runs/nano-base/<hash of the config>/``;
+``ensure_base_model`` reuses it while the config is unchanged, so training, tests and
+notebooks pay for pretraining once. Deterministic for a seed (single process, CPU).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import random
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tinyzero import corpus as corpus_mod
+from tinyzero.corpus import CorpusConfig
+
+CORPUS_VERSION = 2  # bump when tinyzero.corpus changes what it writes: it is part of the cache key
+DEFAULT_RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "nano-pretrain.yaml"
+
+
+@dataclass
+class PretrainConfig:
+    """Everything that decides the nano base model; its hash names the cache folder."""
+
+    dataset: str = field(default="countdown_nano", metadata={"help": "Shipped dataset whose train split seeds the corpus."})
+    num_traces: int = field(default=60000, metadata={"help": "Traces in the corpus."})
+    hidden_size: int = 128
+    num_layers: int = 4
+    num_heads: int = 4
+    num_kv_heads: int = 2
+    intermediate_size: int = 384
+    max_steps: int = 900
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    warmup_steps: int = 50
+    weight_decay: float = 0.01
+    seed: int = 0
+    # CorpusConfig fields, flattened so that YAML/CLI can set them.
+    persistence_min: float = CorpusConfig.persistence_min
+    persistence_max: float = CorpusConfig.persistence_max
+    max_attempts: int = CorpusConfig.max_attempts
+    max_value: int = CorpusConfig.max_value
+    slip_rate: float = CorpusConfig.slip_rate
+    self_check_rate: float = CorpusConfig.self_check_rate
+    direct_guess_rate: float = CorpusConfig.direct_guess_rate
+
+    def corpus_config(self) -> CorpusConfig:
+        names = {f.name for f in dataclasses.fields(CorpusConfig)}
+        return CorpusConfig(**{k: v for k, v in dataclasses.asdict(self).items() if k in names})
+
+    def key(self) -> str:
+        blob = json.dumps({"corpus_version": CORPUS_VERSION, **dataclasses.asdict(self)}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def cache_root() -> Path:
+    """Where base models are cached: $TINYZERO_HOME/nano-base, else <repo>/runs/nano-base."""
+    if os.environ.get("TINYZERO_HOME"):
+        return Path(os.environ["TINYZERO_HOME"]) / "nano-base"
+    repo = Path(__file__).resolve().parent.parent
+    base = repo if (repo / "pyproject.toml").is_file() else Path.cwd()
+    return base / "runs" / "nano-base"
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> PretrainConfig:
+    from trl import TrlParser  # noqa: PLC0415 (heavy import, only when needed)
+
+    args = ["--config", str(path or DEFAULT_RECIPE), *(overrides or [])]
+    (cfg,) = TrlParser((PretrainConfig,)).parse_args_and_config(args)
+    return cfg
+
+
+def build_corpus(cfg: PretrainConfig) -> list[str]:
+    """Prompt + trace documents, from the train split only."""
+    from tinyzero.countdown import prompt  # noqa: PLC0415
+    from tinyzero.data import load_task_data  # noqa: PLC0415
+
+    problems = load_task_data(cfg.dataset, "train")
+    rng = random.Random(cfg.seed)
+    ccfg = cfg.corpus_config()
+    docs = []
+    for _ in range(cfg.num_traces):
+        row = problems[rng.randrange(len(problems))]
+        docs.append(prompt(row["nums"], row["target"], template="nano") + corpus_mod.trace(row["nums"], row["target"], rng, ccfg))
+    return docs
+
+
+def pretrain(cfg: PretrainConfig, out_dir: str | Path) -> Path:
+    """Pretrain from scratch into out_dir (written atomically: a half-built folder never counts)."""
+    import torch  # noqa: PLC0415
+    from datasets import Dataset  # noqa: PLC0415
+    from transformers import DataCollatorForLanguageModeling, Qwen2ForCausalLM, Trainer, TrainingArguments  # noqa: PLC0415
+
+    from tinyzero import nano  # noqa: PLC0415
+
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    torch.manual_seed(cfg.seed)
+    tokenizer = nano.build_tokenizer()
+    model = Qwen2ForCausalLM(
+        nano.model_config(
+            len(tokenizer), cfg.hidden_size, cfg.num_layers, cfg.num_heads, cfg.num_kv_heads, cfg.intermediate_size
+        )
+    )
+    start = time.time()
+    docs = build_corpus(cfg)
+    train_tok = nano.build_tokenizer()
+    train_tok.padding_side = "right"
+    ds = Dataset.from_dict({"text": [d + nano.EOS for d in docs]}).map(
+        lambda b: train_tok(b["text"]), batched=True, remove_columns=["text"]
+    )
+    args = TrainingArguments(
+        output_dir=str(tmp / "trainer"),
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=cfg.warmup_steps,
+        weight_decay=cfg.weight_decay,
+        logging_steps=50,
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        dataloader_num_workers=0,
+        # Traces run from ~40 to ~400 characters: batching similar lengths avoids padding.
+        train_sampling_strategy="group_by_length",
+        disable_tqdm=False,
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=ds,
+        data_collator=DataCollatorForLanguageModeling(train_tok, mlm=False),
+    )
+    result = trainer.train()
+    shutil.rmtree(tmp / "trainer", ignore_errors=True)
+    model.save_pretrained(tmp)
+    nano.save_tokenizer(tokenizer, tmp)
+    info = {
+        "config": dataclasses.asdict(cfg),
+        "key": cfg.key(),
+        "corpus_version": CORPUS_VERSION,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "train_loss": result.training_loss,
+        "pretrain_seconds": round(time.time() - start, 1),
+    }
+    (tmp / "pretrain.json").write_text(json.dumps(info, indent=2) + "\n")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    tmp.rename(out_dir)
+    return out_dir
+
+
+def ensure_base_model(config_path: str | Path | None = None, overrides: list[str] | None = None) -> Path:
+    """The cached base model for this config, pretraining it first if needed."""
+    cfg = load_config(config_path, overrides)
+    out = cache_root() / cfg.key()
+    if (out / "pretrain.json").is_file():
+        return out
+    print(f"[tinyzero] pretraining the nano base model into {out} (once per config; a few minutes on a CPU)")
+    return pretrain(cfg, out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import sys  # noqa: PLC0415
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    config = None
+    if "--config" in argv:
+        i = argv.index("--config")
+        config = argv[i + 1]
+        del argv[i : i + 2]
+    path = ensure_base_model(config, argv)
+    print(json.dumps(json.loads((path / "pretrain.json").read_text()), indent=2))
+    print(f"[tinyzero] base model: {path}")
+
+
+if __name__ == "__main__":
+    main()
