@@ -1,0 +1,154 @@
+"""End-to-end tests of ``python -m tinyzero.train`` on a tiny nano model (offline, seconds)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from conftest import RUN_ARGS, dataset_args
+from safetensors.torch import load_file
+
+from tinyzero import train
+from tinyzero.metrics import METRICS_FILE, SAMPLES_FILE, SUMMARY_KEYS, read_jsonl
+from tinyzero.models import load_model_and_tokenizer
+
+REPO = Path(__file__).resolve().parent.parent
+EVAL_KEYS = {f"eval/{k}" for k in SUMMARY_KEYS}
+TRAIN_KEYS = {f"train/{k}" for k in SUMMARY_KEYS} | {"loss", "reward", "rewards/format_reward/mean"}
+
+
+def test_smoke_run_updates_weights_and_writes_metrics(tiny_run, nano_model_dir):
+    out, summary = tiny_run
+    before = load_file(nano_model_dir / "model.safetensors")
+    after = load_file(out / "model.safetensors")
+    assert before.keys() == after.keys()
+    assert any(not torch.equal(before[k], after[k]) for k in before), "GRPO did not change the weights"
+
+    rows = read_jsonl(out / METRICS_FILE)
+    assert [r["step"] for r in rows] == [0, 1, 2, 3, 4]  # one row per step, step 0 = before training
+    for r in rows:
+        assert (EVAL_KEYS <= r.keys()) == (r["step"] in (0, 2, 4)), r["step"]
+        assert (TRAIN_KEYS <= r.keys()) == (r["step"] > 0), r["step"]
+    assert rows[1]["reward_std"] > 0, "the primed model should give rewards that vary"
+
+    state = json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())
+    assert state["global_step"] == 4
+    logged = [r for r in state["log_history"] if "train_runtime" not in r]
+    assert [r["step"] for r in logged] == [0, 1, 2, 3, 4]
+    assert logged[2]["eval/accuracy"] == rows[2]["eval/accuracy"]
+
+    samples = read_jsonl(out / SAMPLES_FILE)
+    assert [(s["step"], s["index"]) for s in samples] == [(0, 0), (0, 1), (2, 0), (2, 1), (4, 0), (4, 1)]
+    assert summary["steps"] == 4 and summary["eval_steps"] == [0, 4]
+    assert json.loads((out / "summary.json").read_text())["steps"] == 4
+
+
+def test_trained_run_and_checkpoints_load_as_nano(tiny_run):
+    out, _ = tiny_run
+    for folder in (out, out / "checkpoint-2"):
+        model, tokenizer = load_model_and_tokenizer(str(folder))
+        assert len(tokenizer) < 256 and tokenizer.padding_side == "left", folder  # the character tokenizer
+        assert tokenizer.decode(tokenizer("<think>3+4</think>")["input_ids"]) == "<think>3+4</think>"
+
+
+def test_default_recipe_is_the_nano_cpu_run():
+    script, grpo, model = train.parse_args([])
+    assert model.model_name_or_path == "nano"
+    assert script.dataset_name == "countdown_nano" and script.template == "nano"
+    assert grpo.use_cpu and not grpo.bf16 and not grpo.activation_checkpointing
+    assert grpo.report_to == [] and grpo.output_dir == "runs/nano"
+    # 8 prompts x 8 completions: TRL's batch sizes count completions
+    assert grpo.generation_batch_size // grpo.num_generations == 8
+    script, grpo, _ = train.parse_args(["--max_steps", "7", "--eval_every", "3"])
+    assert grpo.max_steps == 7 and script.eval_every == 3
+
+
+def test_unknown_keys_are_rejected(tmp_path):
+    with pytest.raises(ValueError, match="bogus"):
+        train.parse_args(["--bogus", "1"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((REPO / "recipes" / "nano.yaml").read_text() + "\nbogus_key: 3\n")
+    with pytest.raises(ValueError, match="bogus_key"):
+        train.parse_args(["--config", str(bad)])
+
+
+@pytest.mark.parametrize("recipe", sorted(p.name for p in (REPO / "recipes").glob("*.yaml") if "pretrain" not in p.name))
+def test_recipes_use_only_known_keys(recipe):
+    # Parsing a GPU recipe on a CPU machine fails on bf16, so the keys are checked directly.
+    from trl import GRPOConfig, ModelConfig
+
+    known = {f.name for cls in (train.TinyZeroArguments, GRPOConfig, ModelConfig) for f in dataclasses.fields(cls)}
+    keys = set(yaml.safe_load((REPO / "recipes" / recipe).read_text())) - {"env"}
+    assert keys <= known, f"unknown keys in {recipe}: {sorted(keys - known)}"
+
+
+def test_checkpoint_selection(tmp_path):
+    script, grpo, _ = train.parse_args(["--output_dir", str(tmp_path)])
+    assert train.find_checkpoint(script, grpo) is None  # empty: fresh run
+    for step, state in ((2, "{}"), (4, "{}"), (6, '{"log_hist')):  # 6 was killed while saving
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text(state)
+    assert train.last_complete_checkpoint(tmp_path) == tmp_path / "checkpoint-4"
+    with pytest.raises(SystemExit, match="--resume"):  # never silently mix two runs
+        train.find_checkpoint(script, grpo)
+    script.resume = True
+    assert train.find_checkpoint(script, grpo) == str(tmp_path / "checkpoint-4")
+    assert not (tmp_path / "checkpoint-6").exists()
+
+
+def test_resume_after_sigkill_loses_and_repeats_no_step(nano_model_dir, tmp_path):
+    out = tmp_path / "run"
+    args = [
+        sys.executable, "-m", "tinyzero.train",
+        "--model_name_or_path", str(nano_model_dir), "--output_dir", str(out), *dataset_args(tmp_path),
+        *RUN_ARGS, "--max_steps", "8",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TQDM_DISABLE": "1"}
+    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        # Kill as soon as checkpoint-2 is complete AND a later step has been logged, so
+        # that the resumed run must both drop rows (step 3+) and redo them.
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            logged = [r["step"] for r in read_jsonl(out / METRICS_FILE)]
+            if (out / "checkpoint-2" / "trainer_state.json").is_file() and max(logged, default=0) >= 3:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, f"run ended before it could be killed:\n{proc.stderr.read()[-3000:]}"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    killed_at = max(r["step"] for r in read_jsonl(out / METRICS_FILE))
+    assert killed_at < 8
+
+    resumed = subprocess.run(
+        [*args, "--resume", "--plot", "true"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    state = json.loads((out / "checkpoint-8" / "trainer_state.json").read_text())
+    assert state["global_step"] == 8
+    steps = [r["step"] for r in read_jsonl(out / METRICS_FILE)]
+    assert steps == list(range(9)), f"killed at step {killed_at}, metrics.jsonl has steps {steps}"
+    evals = [r["step"] for r in read_jsonl(out / METRICS_FILE) if "eval/accuracy" in r]
+    assert evals == [0, 2, 4, 6, 8]
+    assert sorted({s["step"] for s in read_jsonl(out / SAMPLES_FILE)}) == [0, 2, 4, 6, 8]
+    assert json.loads((out / "summary.json").read_text())["steps"] == 8
+    assert (out / "plots" / "overview.png").is_file() and (out / "samples.md").is_file()
+    assert "held-out accuracy" in resumed.stdout
+
+
+def test_task_must_match_the_dataset(tmp_path):
+    args = train.parse_args(["--task", "multiplication", "--output_dir", str(tmp_path)])
+    with pytest.raises(ValueError, match="multiplication"):
+        train.main(*args)

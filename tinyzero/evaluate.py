@@ -1,0 +1,160 @@
+"""Sampling and scoring, shared by the training-time eval callback and ``tinyzero.eval``.
+
+- ``generate``: batched sampling with left padding and no gradients, under a fixed seed that
+  leaves the caller's random state alone; each completion comes back as text, token ids and
+  whether it was cut off by the length limit.
+- ``pass_at_k``: the unbiased estimator of Chen et al. (2021), "Evaluating Large Language
+  Models Trained on Code": with n samples of which c are correct,
+  pass@k = 1 - C(n - c, k) / C(n, k).
+- ``evaluate_model``: k samples per problem, graded by the task; pass@1, pass@k and the
+  statistics of ``tinyzero.metrics``.
+
+The command line is ``python -m tinyzero.eval`` (see ``tinyzero/eval.py``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from transformers import GenerationConfig
+
+from tinyzero.metrics import SUMMARY_KEYS, analyze, summarize
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str  # decoded like TRL does for rewards (special tokens skipped)
+    token_ids: list[int]  # up to and including the end-of-sequence token, if any
+    truncated: bool  # hit max_new_tokens without an end-of-sequence token
+
+
+def eos_ids(generation_config: GenerationConfig) -> list[int]:
+    eos = generation_config.eos_token_id
+    return [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
+
+
+def sampling_config(
+    model, tokenizer, max_new_tokens: int, temperature: float = 1.0, top_p: float = 1.0, top_k: int = 0
+) -> GenerationConfig:
+    """The sampling GRPOTrainer uses (no top-k unless asked); temperature 0 means greedy."""
+    eos = [tokenizer.eos_token_id] + [e for e in eos_ids(model.generation_config) if e != tokenizer.eos_token_id]
+    kwargs: dict[str, Any] = {"do_sample": temperature > 0}
+    if temperature > 0:
+        kwargs.update(temperature=temperature, top_p=top_p, top_k=top_k)
+    return GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=eos,
+        disable_compile=True,
+        **kwargs,
+    )
+
+
+def render_prompts(tokenizer, prompts: Sequence[Any]) -> tuple[list[str], bool]:
+    """Prompt strings as the model sees them, and whether they are chat-rendered.
+
+    Conversational prompts (message lists, the "chat" template) go through the tokenizer's
+    chat template, as GRPOTrainer does; their text already holds any special tokens.
+    """
+    if all(isinstance(p, str) for p in prompts):
+        return list(prompts), False
+    rendered = [
+        p if isinstance(p, str) else tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True)
+        for p in prompts
+    ]
+    return rendered, True
+
+
+@torch.no_grad()
+def generate(
+    model,
+    tokenizer,
+    prompts: Sequence[str],
+    generation_config: GenerationConfig,
+    num_return_sequences: int = 1,
+    batch_size: int = 64,
+    seed: int = 0,
+) -> list[list[Generation]]:
+    """``num_return_sequences`` sampled completions per prompt; ``batch_size`` counts sequences."""
+    device = next(model.parameters()).device
+    eos = set(eos_ids(generation_config))
+    max_new = generation_config.max_new_tokens
+    prompts_per_batch = max(1, batch_size // num_return_sequences)
+    prompts, chat = render_prompts(tokenizer, prompts)
+    config = copy.deepcopy(generation_config)
+    config.num_return_sequences = num_return_sequences
+    config.use_cache = True  # activation checkpointing turns the model's default off
+    was_training = model.training
+    model.eval()
+    out: list[list[Generation]] = []
+    # fork_rng: the same seed gives the same samples every eval, and training's own random
+    # stream continues as if the eval had not happened.
+    devices = [device.index or 0] if device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            for start in range(0, len(prompts), prompts_per_batch):
+                chunk = list(prompts[start : start + prompts_per_batch])
+                enc = tokenizer(
+                    chunk, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=not chat
+                ).to(device)
+                seqs = model.generate(**enc, generation_config=config)
+                completions = seqs[:, enc["input_ids"].shape[1] :].tolist()
+                for p in range(len(chunk)):
+                    group = []
+                    for ids in completions[p * num_return_sequences : (p + 1) * num_return_sequences]:
+                        end = next((i for i, t in enumerate(ids) if t in eos), None)
+                        ids = ids if end is None else ids[: end + 1]
+                        text = tokenizer.decode(ids, skip_special_tokens=True)
+                        group.append(Generation(text, ids, end is None and len(ids) >= max_new))
+                    out.append(group)
+    finally:
+        model.train(was_training)
+    return out
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k from n samples with c correct: 1 - C(n-c, k) / C(n, k)."""
+    if not 0 <= c <= n or not 1 <= k <= n:
+        raise ValueError(f"need 0 <= c <= n and 1 <= k <= n, got n={n} c={c} k={k}")
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def evaluate_model(
+    model,
+    tokenizer,
+    task,
+    rows: Sequence[dict[str, Any]],
+    generation_config: GenerationConfig,
+    k: int = 8,
+    batch_size: int = 64,
+    seed: int = 0,
+) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """(summary, per-completion records) for k samples on each row (rows carry ``prompt``)."""
+    groups = generate(model, tokenizer, [r["prompt"] for r in rows], generation_config, k, batch_size, seed)
+    records, stats, correct, per_problem = [], [], [], []
+    for i, (row, group) in enumerate(zip(rows, groups)):
+        c = 0
+        for j, g in enumerate(group):
+            verdict = task.grade(g.text, row)
+            s = analyze(g.text, g.truncated)
+            stats.append(s)
+            correct.append(verdict.correct)
+            c += verdict.correct
+            records.append({"problem": i, "sample": j, "completion": g.text, "correct": verdict.correct,
+                            "reason": verdict.reason, **s})
+        per_problem.append(c)
+    summary: dict[str, float] = {"problems": len(rows), "k": k}
+    summary["pass@1"] = sum(pass_at_k(k, c, 1) for c in per_problem) / len(rows)
+    if k > 1:
+        summary[f"pass@{k}"] = sum(pass_at_k(k, c, k) for c in per_problem) / len(rows)
+    stats_summary = summarize(stats, correct)
+    summary.update({key: stats_summary[key] for key in SUMMARY_KEYS if key != "accuracy"})
+    return summary, records

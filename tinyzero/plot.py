@@ -1,0 +1,183 @@
+"""Plots and a readable sample table for a training run.
+
+    python -m tinyzero.plot runs/nano          # writes runs/nano/plots/*.png and samples.md
+
+Reads ``metrics.jsonl`` (else the ``log_history`` of ``trainer_state.json`` in the run or its
+last checkpoint) and ``samples.jsonl`` (see ``tinyzero.metrics`` for the columns). Writes:
+
+- ``plots/accuracy.png``: held-out and training accuracy vs step
+- ``plots/thinking_length.png``: characters of thinking, held-out and training
+- ``plots/reward.png``: mean reward (and the format rate) of the training batches
+- ``plots/completion_length.png``: completion length, held-out and training, and truncation
+- ``plots/overview.png``: the four side by side: the "aha moment" at a glance
+- ``samples.md``: held-out completions of the same problems at a few steps
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from tinyzero.metrics import METRICS_FILE, SAMPLES_FILE, is_step_row, read_jsonl
+
+
+def load_history(run_dir: str | Path) -> list[dict[str, Any]]:
+    """Per-step rows of a run: metrics.jsonl, or trainer_state.json's log_history."""
+    run = Path(run_dir)
+    rows = read_jsonl(run / METRICS_FILE)
+    if not rows:
+        states = [run / "trainer_state.json"] + sorted(
+            run.glob("checkpoint-*/trainer_state.json"), key=lambda p: int(p.parent.name.split("-")[-1])
+        )[::-1]
+        for state in states:
+            if state.is_file():
+                rows = json.loads(state.read_text()).get("log_history", [])
+                break
+    return [r for r in rows if is_step_row(r)]
+
+
+def series(rows: list[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
+    pts = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), (int, float))]
+    return [p[0] for p in pts], [p[1] for p in pts]
+
+
+# (title, y label, [(key, label, style)]) per panel
+PANELS = {
+    "accuracy": (
+        "Accuracy",
+        "fraction correct",
+        [("eval/accuracy", "held-out", "o-"), ("train/accuracy", "training batch", "-")],
+    ),
+    "thinking_length": (
+        "Thinking length",
+        "characters inside <think>",
+        [("eval/thinking_length", "held-out", "o-"), ("train/thinking_length", "training batch", "-")],
+    ),
+    "reward": (
+        "Reward",
+        "mean per completion",
+        [("reward", "reward (training batch)", "-"), ("rewards/format_reward/mean", "format rate (weight 0)", "--")],
+    ),
+    "completion_length": (
+        "Completion length",
+        "characters / fraction",
+        [
+            ("eval/completion_length", "held-out (characters)", "o-"),
+            ("train/completion_length", "training (characters)", "-"),
+            ("eval/truncation_rate", "held-out truncated (right axis)", "x:"),
+        ],
+    ),
+}
+
+
+def _draw(ax, rows, name: str) -> bool:
+    title, ylabel, lines = PANELS[name]
+    drawn = False
+    twin = None
+    for key, label, style in lines:
+        x, y = series(rows, key)
+        if not x:
+            continue
+        target = ax
+        if "right axis" in label:
+            twin = twin or ax.twinx()
+            twin.set_ylim(0, 1.05)
+            target = twin
+        color = "gray" if "right axis" in label else ("C0" if "held-out" in label else "C1")
+        target.plot(x, y, style, color=color, label=label, markersize=4, linewidth=1.2 if "o" in style else 0.8)
+        drawn = True
+    if name == "accuracy":
+        ax.set_ylim(-0.02, 1.02)  # a fraction: small gains must look small
+    ax.set_title(title)
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    if drawn:
+        handles, labels = ax.get_legend_handles_labels()
+        if twin is not None:
+            h2, l2 = twin.get_legend_handles_labels()
+            handles, labels = handles + h2, labels + l2
+        ax.legend(handles, labels, fontsize=8, loc="best")
+    return drawn
+
+
+def plot_run(run_dir: str | Path) -> list[Path]:
+    """Write the PNGs and samples.md of a run; returns the files written."""
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")  # files only: no display needed
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    run = Path(run_dir)
+    rows = load_history(run)
+    if not rows:
+        raise FileNotFoundError(f"no metrics in {run} (expected {METRICS_FILE} or trainer_state.json)")
+    out = run / "plots"
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in PANELS:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        _draw(ax, rows, name)
+        fig.tight_layout()
+        fig.savefig(out / f"{name}.png", dpi=110)
+        plt.close(fig)
+        written.append(out / f"{name}.png")
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8))
+    for ax, name in zip(axes.flat, PANELS):
+        _draw(ax, rows, name)
+    fig.suptitle(f"{run.name}: held-out accuracy and thinking length vs GRPO step")
+    fig.tight_layout()
+    fig.savefig(out / "overview.png", dpi=110)
+    plt.close(fig)
+    written.append(out / "overview.png")
+    samples = read_jsonl(run / SAMPLES_FILE)
+    if samples:
+        (run / "samples.md").write_text(samples_markdown(samples))
+        written.append(run / "samples.md")
+    return written
+
+
+def _cell(text: str, limit: int = 600) -> str:
+    text = text if len(text) <= limit else text[:limit] + " [...]"
+    # Markdown tables: one line per row and no bare pipes; tags would be read as HTML.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|").replace("\n", "<br>")
+
+
+def samples_markdown(samples: list[dict[str, Any]], max_steps_shown: int = 5) -> str:
+    """A table per problem: its completion at the first, last and a few evenly spaced evals."""
+    steps = sorted({s["step"] for s in samples})
+    if len(steps) > max_steps_shown:
+        picks = {steps[round(i * (len(steps) - 1) / (max_steps_shown - 1))] for i in range(max_steps_shown)}
+        steps = sorted(picks)
+    by_problem: dict[int, list[dict[str, Any]]] = {}
+    for s in samples:
+        if s["step"] in steps:
+            by_problem.setdefault(s.get("index", 0), []).append(s)
+    lines = ["# Held-out samples", "", "The same held-out problems at several training steps (one sample each).", ""]
+    for index, rows in sorted(by_problem.items()):
+        prompt = rows[0].get("prompt", "")
+        if not isinstance(prompt, str):  # chat template: a message list
+            prompt = "\n".join(f"[{m.get('role')}] {m.get('content')}" for m in prompt if isinstance(m, dict))
+        lines += [f"## Problem {index}", "", "```", prompt.strip(), "```", ""]
+        lines += ["| step | correct | thinking | completion |", "|---:|:---:|---:|---|"]
+        for r in sorted(rows, key=lambda r: r["step"]):
+            mark = "yes" if r.get("correct") else "no"
+            lines.append(
+                f"| {r['step']} | {mark} | {r.get('thinking_length', '')} | {_cell(r.get('completion', ''))} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) != 1 or argv[0].startswith("-"):
+        raise SystemExit("usage: python -m tinyzero.plot RUN_DIR")
+    for path in plot_run(argv[0]):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()
