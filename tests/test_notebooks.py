@@ -1,0 +1,128 @@
+"""The teaching notebooks in notebooks/ run top to bottom, and are saved without outputs.
+
+Each notebook is executed with nbclient in a kernel that runs THIS interpreter (a kernelspec
+written to a temporary JUPYTER_PATH, so a user-level "python3" kernel cannot shadow it), with
+the working directory set to the notebook's folder as Jupyter would. A cell that raises fails
+the test, and the failing cell's traceback is in the message. The exercise notebooks are run by
+tests/test_exercises.py, which reuses ``execute_notebook`` from here.
+
+Notebooks that need the pretrained nano base model (they call ``ensure_base_model()``, which
+pretrains for several minutes the first time) run only when it is already cached for the current
+pretraining recipe; they are listed in ``NEEDS_BASE_MODEL`` and marked slow. Parameters are
+injected papermill-style (a cell after the one tagged ``parameters``): 04_training writes its
+run into a temporary folder, never under runs/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = REPO / "notebooks"
+TEACHING = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+EXERCISES = sorted((NOTEBOOK_DIR / "exercises").glob("*.ipynb"))
+NEEDS_BASE_MODEL = {"02_base_model.ipynb", "04_training.ipynb"}
+CELL_TIMEOUT = 600  # seconds per cell; the nano notebooks need far less, even on a busy CPU
+
+
+@pytest.fixture(scope="session")
+def kernel_name(tmp_path_factory) -> str:
+    """A kernelspec for the current interpreter, found first on a temporary JUPYTER_PATH."""
+    root = tmp_path_factory.mktemp("jupyter")
+    spec = root / "kernels" / "tinyzero-test"
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "tinyzero tests", "language": "python"}))
+    old = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = os.pathsep.join([str(root), *([old] if old else [])])
+    yield "tinyzero-test"
+    if old is None:
+        os.environ.pop("JUPYTER_PATH", None)
+    else:
+        os.environ["JUPYTER_PATH"] = old
+
+
+def execute_notebook(path: Path, kernel_name: str, allow_errors: bool = False, parameters: dict | None = None):
+    """Run a notebook in its own folder; return the executed copy (the file is not changed).
+
+    A first cell, added in memory only, asserts that the kernel runs this interpreter;
+    ``parameters`` become a cell right after the one tagged ``parameters``, as papermill does.
+    """
+    nb = nbformat.read(path, as_version=4)
+    if parameters:
+        index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+        injected = nbformat.v4.new_code_cell("\n".join(f"{k} = {v!r}" for k, v in parameters.items()))
+        injected["id"] = "injected-parameters"
+        nb.cells.insert(index + 1, injected)
+    guard = nbformat.v4.new_code_cell(f"import sys\nassert sys.prefix == {sys.prefix!r}, sys.prefix")
+    guard["id"] = "tinyzero-test-guard"
+    nb.cells.insert(0, guard)
+    client = nbclient.NotebookClient(
+        nb,
+        timeout=CELL_TIMEOUT,
+        kernel_name=kernel_name,
+        allow_errors=allow_errors,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    client.execute()
+    nb.cells.pop(0)
+    return nb
+
+
+def base_model_cached() -> bool:
+    """True when ensure_base_model() would return at once (the same check it makes)."""
+    from tinyzero.pretrain import cache_root, load_config
+
+    return (cache_root() / load_config().key() / "pretrain.json").is_file()
+
+
+def teaching_params() -> list:
+    return [
+        pytest.param(path, id=path.name, marks=[pytest.mark.slow] if path.name in NEEDS_BASE_MODEL else [])
+        for path in TEACHING
+    ]
+
+
+def test_there_are_teaching_notebooks():
+    names = {p.name for p in TEACHING}
+    assert {"01_task.ipynb", "03_grpo_by_hand.ipynb"} <= names, names
+
+
+@pytest.mark.parametrize("path", teaching_params())
+def test_notebook_runs(path, kernel_name, tmp_path):
+    parameters = None
+    if path.name in NEEDS_BASE_MODEL:
+        if not base_model_cached():
+            pytest.skip("needs the pretrained nano base model: run `python -m tinyzero.pretrain` once")
+        if path.name == "04_training.ipynb":
+            parameters = {"OUTPUT_DIR": str(tmp_path / "run")}
+    execute_notebook(path, kernel_name, parameters=parameters)  # raises CellExecutionError on a failing cell
+
+
+@pytest.mark.parametrize("path", TEACHING + EXERCISES, ids=lambda p: p.relative_to(NOTEBOOK_DIR).as_posix())
+def test_notebook_is_saved_clean(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{path.name}: cell {i} has saved outputs; clear them before saving"
+            assert cell.execution_count is None, f"{path.name}: cell {i} has an execution count"
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3", f"{path.name}: kernel is not python3"
+
+
+@pytest.mark.parametrize("path", TEACHING, ids=lambda p: p.name)
+def test_parameters_cell_comes_first_and_defaults_to_nano(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code and "parameters" in code[0].metadata.get("tags", []), f"{path.name}: first code cell must be tagged 'parameters'"
+    assert [c for c in code if "parameters" in c.metadata.get("tags", [])] == [code[0]], "one parameters cell only"
+    assert 'PRESET = "nano"' in code[0].source, f"{path.name}: the default preset must be nano (CPU)"
