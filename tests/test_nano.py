@@ -1,0 +1,69 @@
+"""The nano base model's pieces: tokenizer round trip, the corpus, and the pretrain cache."""
+
+import random
+
+import pytest
+
+from tinyzero import corpus, countdown, nano
+from tinyzero.grader import evaluate_expression, is_well_formed, thinking_text
+from tinyzero.data import load_task_data
+
+
+def test_tokenizer_round_trip_and_single_token_tags(tmp_path):
+    tok = nano.build_tokenizer()
+    nano.save_tokenizer(tok, tmp_path)
+    loaded = nano.load_tokenizer(tmp_path)
+    text = "Make 23 from 3 5 4.\n<think>5*4=20 20+3=23 vs 23 yes</think>\n<answer>(5*4)+3</answer>"
+    ids = loaded(text)["input_ids"]
+    assert loaded.decode(ids) == text  # spaces and newlines survive (Qwen2's byte tokenizer drops them)
+    assert all(len(loaded(t)["input_ids"]) == 1 for t in nano.TAGS)
+    assert loaded.decode(ids + [loaded.eos_token_id], skip_special_tokens=True) == text
+    assert nano.is_nano_folder(tmp_path)
+    with pytest.raises(ValueError, match="not a tinyzero nano model folder"):
+        nano.load_tokenizer(tmp_path / "missing")
+
+
+def test_corpus_traces_are_faithful_searches():
+    rows = load_task_data("countdown_nano", "train").to_list()[:300]
+    rng = random.Random(0)
+    cfg = corpus.CorpusConfig(slip_rate=0.0)
+    lengths = []
+    for row in rows:
+        text = corpus.trace(row["nums"], row["target"], rng, cfg)
+        assert is_well_formed("<think>" + text)
+        thinking = thinking_text(text)
+        attempts = corpus.parse_attempts(thinking)
+        lengths.append(len(attempts))
+        verdict = countdown.grade(text, row["nums"], row["target"])
+        assert verdict.numbers_ok  # every attempt uses each number exactly once
+        for a in attempts:  # with no slips, every written value and check is right
+            assert a.value == a.written
+            assert (a.verdict == "yes") == (a.written == row["target"])
+        if attempts:
+            # the answer is the last attempt's expression; a "yes" ends the search
+            assert evaluate_expression(verdict.answer).value == attempts[-1].value
+            tries = [a for a in attempts if not a.self_check]
+            assert all(a.verdict == "no" for a in tries[:-1])
+    assert max(lengths) >= 5 and 0 in lengths  # variable length, with some bare guesses
+
+
+def test_corpus_is_deterministic_for_a_seed():
+    a = [corpus.trace([3, 5, 4], 23, random.Random(7)) for _ in range(3)]
+    b = [corpus.trace([3, 5, 4], 23, random.Random(7)) for _ in range(3)]
+    assert a == b
+
+
+def test_pretrain_caches_by_config(tmp_path, monkeypatch):
+    from tinyzero import pretrain
+
+    monkeypatch.setenv("TINYZERO_HOME", str(tmp_path))
+    tiny = ["--num_traces", "64", "--max_steps", "2", "--batch_size", "8", "--hidden_size", "32",
+            "--intermediate_size", "64", "--num_layers", "1", "--warmup_steps", "0"]
+    path = pretrain.ensure_base_model(None, tiny)
+    assert path.parent == tmp_path / "nano-base" and (path / "pretrain.json").is_file()
+    assert nano.load_tokenizer(path).decode(nano.load_tokenizer(path)("Make 1")["input_ids"]) == "Make 1"
+    stamp = (path / "pretrain.json").stat().st_mtime
+    assert pretrain.ensure_base_model(None, tiny) == path  # reused, not retrained
+    assert (path / "pretrain.json").stat().st_mtime == stamp
+    other = pretrain.ensure_base_model(None, [*tiny, "--seed", "1"])
+    assert other != path
