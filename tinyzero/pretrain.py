@@ -35,16 +35,16 @@ class PretrainConfig:
     """Everything that decides the nano base model; its hash names the cache folder."""
 
     dataset: str = field(default="countdown_nano", metadata={"help": "Shipped dataset whose train split seeds the corpus."})
-    num_traces: int = field(default=60000, metadata={"help": "Traces in the corpus."})
+    num_traces: int = field(default=100000, metadata={"help": "Traces in the corpus."})
     hidden_size: int = 128
     num_layers: int = 4
     num_heads: int = 4
     num_kv_heads: int = 2
     intermediate_size: int = 384
-    max_steps: int = 900
-    batch_size: int = 64
-    learning_rate: float = 2e-3
-    warmup_steps: int = 50
+    max_steps: int = 6000
+    batch_size: int = 16
+    learning_rate: float = 3e-3
+    warmup_steps: int = 100
     weight_decay: float = 0.01
     seed: int = 0
     # CorpusConfig fields, flattened so that YAML/CLI can set them.
