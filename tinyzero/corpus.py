@@ -5,8 +5,8 @@ then say "wait, let me check". This module writes a seeded corpus that stands in
 in the nano template (``tinyzero.countdown.prompt(..., template="nano")``)::
 
     Make 23 from 3 5 4.
-    <think>4+3=7 5*7=35 vs 23 no
-    5*4=20 20+3=23 vs 23 yes</think>
+    <think>try 3 5 4: 4+3=7 5*7=35 vs 23 no
+    try 3 5 4: 5*4=20 20+3=23 vs 23 yes</think>
     <answer>(5*4)+3</answer>
 
 Each trace is a random search, NOT a solution written by a solver:
@@ -108,11 +108,18 @@ def work(att: Attempt, slip: bool = False, rng: random.Random | None = None) -> 
     return f"{a}{o1}{b}={r} {x}{o2}{y}={v}", v
 
 
-def attempt_line(att: Attempt, target: int, rng: random.Random, cfg: CorpusConfig) -> tuple[str, bool]:
-    """Write one attempt and its check. Returns the line and whether it said "yes"."""
+def attempt_line(
+    att: Attempt, nums: list[int], target: int, rng: random.Random, cfg: CorpusConfig
+) -> tuple[str, bool]:
+    """Write one attempt and its check. Returns the line and whether it said "yes".
+
+    The line restates the numbers first ("try 3 5 4: ..."): a tiny model copies from the
+    line above far more reliably than from the prompt, and a later attempt that forgets the
+    numbers is worth less than the first, which teaches RL to stop searching.
+    """
     text, value = work(att, rng.random() < cfg.slip_rate, rng)
     hit = value == target
-    return f"{text} vs {target} {'yes' if hit else 'no'}", hit
+    return f"try {' '.join(map(str, nums))}: {text} vs {target} {'yes' if hit else 'no'}", hit
 
 
 def trace(nums: list[int], target: int, rng: random.Random, cfg: CorpusConfig = CorpusConfig()) -> str:
@@ -123,7 +130,7 @@ def trace(nums: list[int], target: int, rng: random.Random, cfg: CorpusConfig = 
     lines: list[str] = []
     for _ in range(cfg.max_attempts):
         att = random_attempt(nums, rng, cfg.max_value)
-        line, hit = attempt_line(att, target, rng, cfg)
+        line, hit = attempt_line(att, nums, target, rng, cfg)
         lines.append(line)
         if rng.random() < cfg.self_check_rate:
             # A careful recomputation: always shown work, never a slip.
@@ -139,7 +146,7 @@ def trace(nums: list[int], target: int, rng: random.Random, cfg: CorpusConfig = 
 # The same line format, parsed from model output (untrusted text: the value of an attempt
 # is computed by the grader's safe evaluator, never by eval).
 _LINE = re.compile(
-    r"^(?P<check>wait, let me check: )?(?P<a>\d{1,4})(?P<o1>[-+*/])(?P<b>\d{1,4})=(?P<r>\d{1,6}) "
+    r"^(?:try [\d ]{1,20}: )?(?P<check>wait, let me check: )?(?P<a>\d{1,4})(?P<o1>[-+*/])(?P<b>\d{1,4})=(?P<r>\d{1,6}) "
     r"(?P<x>\d{1,6})(?P<o2>[-+*/])(?P<y>\d{1,6})=(?P<written>\d{1,7}) vs (?P<target>\d{1,6}) (?P<verdict>yes|no)$"
 )
 

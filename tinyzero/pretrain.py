@@ -26,7 +26,7 @@ from pathlib import Path
 from tinyzero import corpus as corpus_mod
 from tinyzero.corpus import CorpusConfig
 
-CORPUS_VERSION = 2  # bump when tinyzero.corpus changes what it writes: it is part of the cache key
+CORPUS_VERSION = 3  # bump when tinyzero.corpus changes what it writes: it is part of the cache key
 DEFAULT_RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "nano-pretrain.yaml"
 
 
