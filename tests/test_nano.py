@@ -67,3 +67,13 @@ def test_pretrain_caches_by_config(tmp_path, monkeypatch):
     assert (path / "pretrain.json").stat().st_mtime == stamp
     other = pretrain.ensure_base_model(None, [*tiny, "--seed", "1"])
     assert other != path
+
+
+def test_search_summary_counts_checked_hits():
+    thinkings = [
+        "try 3 5 4: 4+3=7 5*7=35 vs 23 no\ntry 3 5 4: 5*4=20 20+3=23 vs 23 yes",  # hit, said yes
+        "try 3 5 4: 5*4=20 20+3=24 vs 23 no",  # a true hit with an arithmetic slip: said no
+    ]
+    s = corpus.search_summary(thinkings, [23, 23])
+    assert s["search/hits"] == 2 and s["search/hit_yes_rate"] == 0.5
+    assert s["search/attempts"] == 1.5 and s["search/arithmetic_ok"] == 2 / 3

@@ -194,3 +194,20 @@ def trace_stats(thinking: str, target: int) -> dict[str, float]:
         "hits": len(hits),
         "hits_said_yes": sum(a.verdict == "yes" for a in hits),
     }
+
+
+def search_summary(thinkings: list[str], targets: list[int]) -> dict[str, float]:
+    """The base-model report's search figures over many traces (see ``trace_stats``).
+
+    hit_yes_rate is the one RL depends on: how often an attempt that really reaches the
+    target is checked "yes". Below ~50%, searching longer earns little.
+    """
+    stats = [trace_stats(t, target) for t, target in zip(thinkings, targets, strict=True)]
+    total = {k: sum(s[k] for s in stats) for k in stats[0]} if stats else {}
+    lines = total.get("attempt_lines", 0)
+    return {
+        "search/attempts": total.get("attempts", 0) / max(len(stats), 1),
+        "search/arithmetic_ok": total.get("arithmetic_ok", 0) / lines if lines else 0.0,
+        "search/hits": total.get("hits", 0),
+        "search/hit_yes_rate": total.get("hits_said_yes", 0) / total["hits"] if total.get("hits") else 0.0,
+    }

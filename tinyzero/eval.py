@@ -67,6 +67,14 @@ def main(args: EvalArguments) -> dict:
     summary, records = evaluate_model(
         model, tokenizer, TASKS[args.task], rows, config, k=args.k, batch_size=args.batch_size, seed=args.seed
     )
+    if nano and args.task == "countdown":
+        # The nano trace format can be read back: report how reliably the model checks its own hits.
+        from tinyzero.corpus import search_summary  # noqa: PLC0415
+        from tinyzero.grader import thinking_text  # noqa: PLC0415
+
+        summary.update(search_summary(
+            [thinking_text(r["completion"]) for r in records], [rows[r["problem"]]["target"] for r in records]
+        ))
     summary = {
         "model": args.model,
         "dataset": args.dataset,
