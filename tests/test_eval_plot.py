@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from tinyzero import eval as eval_cli
-from tinyzero import plot, sample
+from tinyzero import nano, plot, sample
 from tinyzero.evaluate import generate, pass_at_k, sampling_config
 from tinyzero.models import load_model_and_tokenizer
 
@@ -100,6 +100,19 @@ def test_plot_falls_back_to_trainer_state(tiny_run, tmp_path):
     assert (run / "plots" / "accuracy.png").stat().st_size > 1000
 
 
+def test_compare_overlays_runs_and_names_bad_input(tiny_run, tmp_path):
+    out, _ = tiny_run
+    png = tmp_path / "cmp" / "both.png"
+    plot.main(["--compare", str(out), str(out), "--out", str(png)])
+    assert png.stat().st_size > 1000
+    with pytest.raises(FileNotFoundError, match="no metrics in"):
+        plot.compare_runs([out, tmp_path / "empty"], tmp_path / "x.png")
+    with pytest.raises(ValueError, match="2 runs but 1 labels"):
+        plot.compare_runs([out, out], tmp_path / "x.png", labels=["a"])
+    with pytest.raises(SystemExit, match="usage"):
+        plot.main(["--compare", str(out), "--out"])
+
+
 def test_eval_command_reports_pass_at_k(tiny_run, tmp_path, capsys):
     out, _ = tiny_run
     report = tmp_path / "eval.json"
@@ -133,4 +146,4 @@ def test_nano_name_uses_the_cached_base_model(nano_model_dir, monkeypatch):
     calls = []
     monkeypatch.setattr(tinyzero.pretrain, "ensure_base_model", lambda cfg=None: calls.append(cfg) or nano_model_dir)
     model, tokenizer = load_model_and_tokenizer("nano", pretrain_config="my.yaml")
-    assert calls == ["my.yaml"] and len(tokenizer) < 256
+    assert calls == ["my.yaml"] and len(tokenizer) == len(nano.build_tokenizer())  # not Qwen2's 151k

@@ -23,6 +23,8 @@ def test_attempts_counts_thinking_lines_with_equals():
     assert metrics.attempts(GOOD) == 2
     assert metrics.attempts("3+5=8 no\nhmm\n8*4=32 no\n</think><answer>x=1</answer>") == 2
     assert metrics.attempts("no equals here</think>") == 0
+    # a self-check recomputes an attempt; it is not a new one
+    assert metrics.attempts("try 3 5 4: 5*4=20 20+3=23 vs 23 yes\nwait, let me check: 5*4=20 20+3=23 vs 23 yes") == 1
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,8 @@
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tinyzero import corpus, countdown, nano
 from tinyzero.grader import evaluate_expression, is_well_formed, thinking_text
@@ -19,8 +21,22 @@ def test_tokenizer_round_trip_and_single_token_tags(tmp_path):
     assert all(len(loaded(t)["input_ids"]) == 1 for t in nano.TAGS)
     assert loaded.decode(ids + [loaded.eos_token_id], skip_special_tokens=True) == text
     assert nano.is_nano_folder(tmp_path)
+    # Numbers below 1000 are one token each; longer digit runs are cut into groups of three.
+    assert loaded.convert_ids_to_tokens(loaded("20+3=23")["input_ids"]) == ["20", "+", "3", "=", "23"]
+    assert loaded.convert_ids_to_tokens(loaded("1234 007")["input_ids"]) == ["123", "4", " ", "007"]
     with pytest.raises(ValueError, match="not a tinyzero nano model folder"):
         nano.load_tokenizer(tmp_path / "missing")
+
+
+@given(st.text(alphabet=nano.CHARS, max_size=200))
+def test_tokenizer_round_trips_every_string_over_its_characters(text):
+    tok = _TOKENIZER
+    ids = tok(text)["input_ids"]
+    assert tok.unk_token_id not in ids
+    assert tok.decode(ids) == text
+
+
+_TOKENIZER = nano.build_tokenizer()
 
 
 def test_corpus_traces_are_faithful_searches():
@@ -76,4 +92,5 @@ def test_search_summary_counts_checked_hits():
     ]
     s = corpus.search_summary(thinkings, [23, 23])
     assert s["search/hits"] == 2 and s["search/hit_yes_rate"] == 0.5
-    assert s["search/attempts"] == 1.5 and s["search/arithmetic_ok"] == 2 / 3
+    assert s["search/arithmetic_ok"] == 2 / 3
+    assert s["search/continue_after_no"] == 0.5  # the first trace went on after its "no", the second did not

@@ -37,8 +37,11 @@ def test_smoke_run_updates_weights_and_writes_metrics(tiny_run, nano_model_dir):
     assert [r["step"] for r in rows] == [0, 1, 2, 3, 4]  # one row per step, step 0 = before training
     for r in rows:
         assert (EVAL_KEYS <= r.keys()) == (r["step"] in (0, 2, 4)), r["step"]
+        assert ("eval/search/hit_yes_rate" in r) == (r["step"] in (0, 2, 4)), r["step"]  # nano Countdown
         assert (TRAIN_KEYS <= r.keys()) == (r["step"] > 0), r["step"]
     assert rows[1]["reward_std"] > 0, "the primed model should give rewards that vary"
+    for r in rows[1:]:  # the step-time split: sampling <= making the batch <= the whole step
+        assert 0 < r["time/generation"] <= r["time/rollout"] <= r["step_time"], r
 
     state = json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())
     assert state["global_step"] == 4
@@ -54,9 +57,11 @@ def test_smoke_run_updates_weights_and_writes_metrics(tiny_run, nano_model_dir):
 
 def test_trained_run_and_checkpoints_load_as_nano(tiny_run):
     out, _ = tiny_run
+    from tinyzero.models import is_nano_tokenizer
+
     for folder in (out, out / "checkpoint-2"):
         model, tokenizer = load_model_and_tokenizer(str(folder))
-        assert len(tokenizer) < 256 and tokenizer.padding_side == "left", folder  # the character tokenizer
+        assert is_nano_tokenizer(tokenizer) and tokenizer.padding_side == "left", folder  # the nano tokenizer
         assert tokenizer.decode(tokenizer("<think>3+4</think>")["input_ids"]) == "<think>3+4</think>"
 
 
@@ -66,8 +71,8 @@ def test_default_recipe_is_the_nano_cpu_run():
     assert script.dataset_name == "countdown_nano" and script.template == "nano"
     assert grpo.use_cpu and not grpo.bf16 and not grpo.activation_checkpointing
     assert grpo.report_to == [] and grpo.output_dir == "runs/nano"
-    # 8 prompts x 8 completions: TRL's batch sizes count completions
-    assert grpo.generation_batch_size // grpo.num_generations == 8
+    # 4 prompts x 16 completions: TRL's batch sizes count completions
+    assert grpo.generation_batch_size // grpo.num_generations == 4
     script, grpo, _ = train.parse_args(["--max_steps", "7", "--eval_every", "3"])
     assert grpo.max_steps == 7 and script.eval_every == 3
 

@@ -50,6 +50,9 @@ class CorpusConfig:
     slip_rate: float = 0.05  # an arithmetic result written off by a little
     self_check_rate: float = 0.04  # "wait, let me check" after an attempt
     direct_guess_rate: float = 0.1  # no thinking at all, just a guessed answer
+    worksheet_rate: float = 0.5  # documents that are worksheets of checked attempts, not traces
+    worksheet_lines: int = 6  # lines per worksheet: 2 to this many
+    worksheet_yes: float = 0.5  # share of worksheet lines that reach their target
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,33 @@ def trace(nums: list[int], target: int, rng: random.Random, cfg: CorpusConfig = 
     return "\n".join(lines) + f"</think>\n<answer>{att.expr}</answer>"
 
 
+def worksheet(problems: list[dict], rng: random.Random, cfg: CorpusConfig = CorpusConfig()) -> str:
+    """A page of checked attempts, each on a problem of ``problems``: no prompt, no answer.
+
+    Written like trace lines (``try 3 5 4: 5*4=20 20+3=23 vs 23 yes``), but half of them
+    reach their target, where in a trace only ~6% do. A web-trained model has read countless
+    comparisons; a tiny one that sees "yes" after 6% of checks learns to always say "no"
+    and never learns to compare. The attempt is written before the target appears on the
+    line, so a worksheet cannot teach aiming at the target, only checking; and a "yes" line
+    is a real hit on a problem of ``problems`` (pass the train split: no test problem is
+    ever solved here).
+    """
+    lines = []
+    for _ in range(rng.randint(2, cfg.worksheet_lines)):
+        row = problems[rng.randrange(len(problems))]
+        nums, target = list(row["nums"]), row["target"]
+        want_hit = rng.random() < cfg.worksheet_yes
+        for _ in range(200):  # a random attempt hits ~6% of the time: draw until it is the kind wanted
+            att = random_attempt(nums, rng, cfg.max_value)
+            if (att.value == target) == want_hit:
+                break
+        else:
+            continue  # a problem that two-step integer chains cannot reach: skip the line
+        text, value = work(att)
+        lines.append(f"try {' '.join(map(str, nums))}: {text} vs {target} {'yes' if value == target else 'no'}")
+    return "\n".join(lines)
+
+
 # --- Reading traces back -------------------------------------------------------------------
 # The same line format, parsed from model output (untrusted text: the value of an attempt
 # is computed by the grader's safe evaluator, never by eval).
@@ -186,7 +216,11 @@ def trace_stats(thinking: str, target: int) -> dict[str, float]:
     """Per-trace figures for the base-model report: attempts, hits, hits checked "yes", ..."""
     atts = parse_attempts(thinking)
     hits = [a for a in atts if a.value == target]
+    tries = [a for a in atts if not a.self_check]
     return {
+        # The decision RL can change most easily: after a "no", try again or give up?
+        "noes": sum(a.verdict == "no" for a in tries),
+        "noes_continued": sum(a.verdict == "no" for a in tries[:-1]),
         "attempts": sum(not a.self_check for a in atts),
         "self_checks": sum(a.self_check for a in atts),
         "arithmetic_ok": sum(a.value is not None and a.value == a.written for a in atts),
@@ -199,15 +233,17 @@ def trace_stats(thinking: str, target: int) -> dict[str, float]:
 def search_summary(thinkings: list[str], targets: list[int]) -> dict[str, float]:
     """The base-model report's search figures over many traces (see ``trace_stats``).
 
+    (Attempts per trace are ``tinyzero.metrics.attempts``, reported by eval as ``attempts``.)
     hit_yes_rate is the one RL depends on: how often an attempt that really reaches the
-    target is checked "yes". Below ~50%, searching longer earns little.
+    target is checked "yes". Below ~50%, searching longer earns little. continue_after_no is
+    what RL should raise once it does: how often a "no" is followed by another attempt.
     """
     stats = [trace_stats(t, target) for t, target in zip(thinkings, targets, strict=True)]
     total = {k: sum(s[k] for s in stats) for k in stats[0]} if stats else {}
     lines = total.get("attempt_lines", 0)
     return {
-        "search/attempts": total.get("attempts", 0) / max(len(stats), 1),
         "search/arithmetic_ok": total.get("arithmetic_ok", 0) / lines if lines else 0.0,
         "search/hits": total.get("hits", 0),
         "search/hit_yes_rate": total.get("hits_said_yes", 0) / total["hits"] if total.get("hits") else 0.0,
+        "search/continue_after_no": total["noes_continued"] / total["noes"] if total.get("noes") else 0.0,
     }

@@ -8,7 +8,8 @@ thinking. This module computes both (and a few more) for every completion, logs 
 Per-completion analysis (pure functions of the text, easy to test)
     thinking_length    characters of reasoning inside ``<think>`` (``grader.thinking_text``)
     completion_length  characters of the whole completion
-    attempts           lines of the thinking that contain "=" (one tried calculation each)
+    attempts           lines of the thinking that contain "=" and no self-check phrase
+                       (one tried calculation each)
     self_check         says "wait", "let me check", "let me verify", "double-check" or
                        "recheck" (case-insensitive, whole words)
     well_formed        ``<think>...</think><answer>...</answer>`` (``grader.is_well_formed``)
@@ -22,13 +23,22 @@ metrics.jsonl columns (the same names appear in ``trainer.state.log_history``)
     eval/format_rate              fraction of well-formed held-out completions
     eval/truncation_rate          fraction cut off at max_completion_length
     eval/self_check_rate          fraction with a self-check phrase
-    eval/attempts                 mean attempts ("=" lines) in the thinking
+    eval/attempts                 mean attempts ("=" lines, self-checks aside) in the thinking
+    eval/search/*                 nano Countdown only (``tinyzero.corpus.search_summary``):
+                                  hit_yes_rate (a true hit checked "yes"), continue_after_no
+                                  (another attempt after a "no"), arithmetic_ok, hits
     train/<same names>            the same statistics over the step's training completions
     reward, reward_std            TRL: mean (weighted) reward of the batch and its std
     rewards/<function>/mean       TRL: each reward function's mean (format_reward is
                                   logged with weight 0: a metric, not a reward)
     completions/mean_length       TRL: completion length in tokens (also min/max, clipped_ratio)
     loss, grad_norm, learning_rate, entropy, clip_ratio/*, step_time, epoch, num_tokens: TRL
+    time/generation               seconds of the step spent sampling completions (TRL's
+                                  ``_generate``; ``time_rollouts``)
+    time/rollout                  seconds spent making the batch: sampling, then rewards,
+                                  advantages and (if needed) old log-probabilities. TRL's
+                                  ``step_time`` minus this is the update (forward, backward,
+                                  optimizer step)
 Held-out rows appear at step 0, every ``eval_every`` steps and at the last step; the other
 rows have only training columns. The held-out set is the first ``eval_size`` problems of the
 test split, sampled at the training temperature with a fixed seed, so evaluations differ
@@ -41,9 +51,11 @@ turns both files into PNGs and ``samples.md``.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -69,6 +81,30 @@ SUMMARY_KEYS = (
 _SELF_CHECK = re.compile(r"\b(?:wait|let\s+me\s+check|let\s+me\s+verify|double-check|recheck)\b", re.IGNORECASE)
 
 
+def time_rollouts(trainer) -> None:
+    """Log where a GRPO step's time goes: ``time/generation`` and ``time/rollout`` (see above).
+
+    TRL's ``step_time`` covers the whole step. This wraps the two GRPOTrainer methods that
+    make the batch (private API of the pinned TRL; tests/test_train.py checks the columns
+    appear) and appends their durations to the trainer's own metric buffers, which TRL
+    averages and logs with everything else.
+    """
+
+    def timed(method, name):
+        @functools.wraps(method)
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            out = method(*args, **kwargs)
+            mode = "train" if trainer.model.training else "eval"
+            trainer._metrics[mode][name].append(time.perf_counter() - start)
+            return out
+
+        return wrapper
+
+    trainer._generate = timed(trainer._generate, "time/generation")
+    trainer._generate_and_score_completions = timed(trainer._generate_and_score_completions, "time/rollout")
+
+
 # --- per-completion analysis ------------------------------------------------------------
 
 
@@ -78,8 +114,12 @@ def thinking_length(text: str) -> int:
 
 
 def attempts(text: str) -> int:
-    """Lines of the thinking that contain "=": each is one calculation the model tried."""
-    return sum("=" in line for line in thinking_text(text).splitlines())
+    """Lines of the thinking that contain "=", self-checks not counted: one tried calculation each.
+
+    The one definition of "attempts" in tinyzero (training metrics, eval and the base-model
+    report alike). It needs no knowledge of the trace format, so it works for any model.
+    """
+    return sum("=" in line and not _SELF_CHECK.search(line) for line in thinking_text(text).splitlines())
 
 
 def has_self_check(text: str) -> bool:
@@ -181,7 +221,9 @@ class HeldOutEvalCallback(TrainerCallback):
         batch_size: int = 64,
         num_samples: int = 4,
         seed: int = 0,
+        search: bool = False,
     ):
+        self.search = search
         self.trainer = trainer
         self.task = task
         self.rows = [dict(r) for r in dataset]
@@ -225,6 +267,10 @@ class HeldOutEvalCallback(TrainerCallback):
             ]
             append_jsonl(Path(trainer.args.output_dir) / SAMPLES_FILE, samples)
         summary = summarize(stats, [v.correct for v in verdicts])
+        if self.search:  # nano Countdown traces can be read back (tinyzero.corpus.search_summary)
+            from tinyzero.corpus import search_summary  # noqa: PLC0415
+
+            summary.update(search_summary([thinking_text(t) for t in texts], [r["target"] for r in self.rows]))
         return {f"eval/{k}": v for k, v in summary.items()}
 
     def on_train_begin(self, args, state, control, **kwargs):

@@ -113,9 +113,11 @@ def load_model_and_tokenizer(
 
 
 def is_nano_tokenizer(tokenizer: PreTrainedTokenizerBase) -> bool:
-    """True for a tokenizer made by ``tinyzero.nano.build_tokenizer`` (a character vocabulary)."""
-    vocab = tokenizer.get_vocab()
-    return all(tag in vocab for tag in nano.TAGS) and nano.EOS in vocab and len(vocab) < 256
+    """True for a tokenizer made by ``tinyzero.nano.build_tokenizer`` (its exact vocabulary)."""
+    return tokenizer.get_vocab() == _NANO_VOCAB
+
+
+_NANO_VOCAB = nano.build_tokenizer().get_vocab()
 
 
 class NanoMarkerCallback(TrainerCallback):

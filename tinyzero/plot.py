@@ -1,6 +1,7 @@
 """Plots and a readable sample table for a training run.
 
     python -m tinyzero.plot runs/nano          # writes runs/nano/plots/*.png and samples.md
+    python -m tinyzero.plot --compare runs/a runs/b --out ab.png   # runs overlaid (seeds, loss types)
 
 Reads ``metrics.jsonl`` (else the ``log_history`` of ``trainer_state.json`` in the run or its
 last checkpoint) and ``samples.jsonl`` (see ``tinyzero.metrics`` for the columns). Writes:
@@ -11,6 +12,8 @@ last checkpoint) and ``samples.jsonl`` (see ``tinyzero.metrics`` for the columns
 - ``plots/completion_length.png``: completion length, held-out and training, and truncation
 - ``plots/overview.png``: the four side by side: the "aha moment" at a glance
 - ``samples.md``: held-out completions of the same problems at a few steps
+
+``compare_runs`` overlays several runs (one colour each) on the same four quantities.
 """
 
 from __future__ import annotations
@@ -139,6 +142,54 @@ def plot_run(run_dir: str | Path) -> list[Path]:
     return written
 
 
+# (key, title, y label) per panel of the comparison figure
+COMPARE_PANELS = (
+    ("eval/accuracy", "Held-out accuracy", "fraction correct"),
+    ("eval/thinking_length", "Held-out thinking length", "characters inside <think>"),
+    ("train/completion_length", "Training completion length", "characters"),
+    ("reward", "Training reward", "mean per completion"),
+)
+
+
+def compare_runs(run_dirs: list[str | Path], out: str | Path, labels: list[str] | None = None, title: str = "") -> Path:
+    """One figure, four panels, the runs overlaid: seeds of a recipe, or loss types side by side."""
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    labels = labels or [Path(r).name for r in run_dirs]
+    if len(labels) != len(run_dirs):
+        raise ValueError(f"{len(run_dirs)} runs but {len(labels)} labels")
+    histories = []
+    for run in run_dirs:
+        rows = load_history(run)
+        if not rows:
+            raise FileNotFoundError(f"no metrics in {run} (expected {METRICS_FILE} or trainer_state.json)")
+        histories.append(rows)
+    fig, axes = plt.subplots(1, len(COMPARE_PANELS), figsize=(4.5 * len(COMPARE_PANELS), 3.8))
+    for ax, (key, panel_title, ylabel) in zip(axes, COMPARE_PANELS):
+        for i, (rows, label) in enumerate(zip(histories, labels)):
+            x, y = series(rows, key)
+            style = "o-" if key.startswith("eval/") else "-"
+            ax.plot(x, y, style, color=f"C{i}", label=label, markersize=4, linewidth=1.2)
+        if key == "eval/accuracy":
+            ax.set_ylim(-0.02, 1.02)
+        ax.set_title(panel_title)
+        ax.set_xlabel("step")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="best")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def _cell(text: str, limit: int = 600) -> str:
     text = text if len(text) <= limit else text[:limit] + " [...]"
     # Markdown tables: one line per row and no bare pipes; tags would be read as HTML.
@@ -173,8 +224,14 @@ def samples_markdown(samples: list[dict[str, Any]], max_steps_shown: int = 5) ->
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    usage = "usage: python -m tinyzero.plot RUN_DIR\n       python -m tinyzero.plot --compare RUN_DIR RUN_DIR... --out FILE.png"
+    if argv[:1] == ["--compare"]:
+        if "--out" not in argv or argv.index("--out") != len(argv) - 2 or len(argv) < 5:
+            raise SystemExit(usage)
+        print(compare_runs(argv[1:-2], argv[-1]))
+        return
     if len(argv) != 1 or argv[0].startswith("-"):
-        raise SystemExit("usage: python -m tinyzero.plot RUN_DIR")
+        raise SystemExit(usage)
     for path in plot_run(argv[0]):
         print(path)
 

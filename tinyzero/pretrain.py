@@ -26,7 +26,7 @@ from pathlib import Path
 from tinyzero import corpus as corpus_mod
 from tinyzero.corpus import CorpusConfig
 
-CORPUS_VERSION = 3  # bump when tinyzero.corpus changes what it writes: it is part of the cache key
+CORPUS_VERSION = 4  # bump when tinyzero.corpus or the nano tokenizer changes what the model sees: it is part of the cache key
 DEFAULT_RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "nano-pretrain.yaml"
 
 
@@ -55,6 +55,9 @@ class PretrainConfig:
     slip_rate: float = CorpusConfig.slip_rate
     self_check_rate: float = CorpusConfig.self_check_rate
     direct_guess_rate: float = CorpusConfig.direct_guess_rate
+    worksheet_rate: float = CorpusConfig.worksheet_rate
+    worksheet_lines: int = CorpusConfig.worksheet_lines
+    worksheet_yes: float = CorpusConfig.worksheet_yes
 
     def corpus_config(self) -> CorpusConfig:
         names = {f.name for f in dataclasses.fields(CorpusConfig)}
@@ -83,7 +86,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 
 def build_corpus(cfg: PretrainConfig) -> list[str]:
-    """Prompt + trace documents, from the train split only."""
+    """Prompt + trace documents and worksheets (``worksheet_rate`` of them), from the train split only."""
     from tinyzero.countdown import prompt  # noqa: PLC0415
     from tinyzero.data import load_task_data  # noqa: PLC0415
 
@@ -91,8 +94,12 @@ def build_corpus(cfg: PretrainConfig) -> list[str]:
     rng = random.Random(cfg.seed)
     ccfg = cfg.corpus_config()
     docs = []
+    rows = problems.to_list()
     for _ in range(cfg.num_traces):
-        row = problems[rng.randrange(len(problems))]
+        if rng.random() < ccfg.worksheet_rate:
+            docs.append(corpus_mod.worksheet(rows, rng, ccfg))
+            continue
+        row = rows[rng.randrange(len(rows))]
         docs.append(prompt(row["nums"], row["target"], template="nano") + corpus_mod.trace(row["nums"], row["target"], rng, ccfg))
     return docs
 
