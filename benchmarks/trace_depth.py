@@ -7,7 +7,8 @@ For every eval samples file (the records ``tinyzero.eval --output`` writes), the
 of each completion's thinking are parsed back (``tinyzero.corpus.parse_attempts``; attempts are
 scored by the grader's safe evaluator, never ``eval``) and grouped by their index in the trace
 (1st attempt, 2nd, ...). Per index it prints how many attempts there are, how often their
-written arithmetic is right, how often they reach the target (a hit) and how often a hit is
+written arithmetic is right, how often they reach the target (a hit: the attempt's true value,
+whatever the model wrote, equals the target) and how often a hit is
 checked "yes". If later attempts are worse than early ones, a longer search earns less than
 its length suggests: that is what this measures. The problems' targets come from the shipped
 test split named by ``--dataset``/``--split``, as in the eval.

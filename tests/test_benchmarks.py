@@ -1,0 +1,47 @@
+"""The benchmark scripts' own logic, on hand-written records (the scripts run nothing heavy)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_trace_depth_counts_each_attempt_position():
+    depth = load("trace_depth")
+    completions = [
+        # 1st attempt: right arithmetic, a miss; 2nd: right arithmetic, a hit checked "yes"
+        "<think>try 3 5 4: 4+3=7 5*7=35 vs 23 no\ntry 3 5 4: 5*4=20 20+3=23 vs 23 yes\n"
+        "wait, let me check: 5*4=20 20+3=23 vs 23 yes</think>\n<answer>(5*4)+3</answer>",
+        # 1st attempt: wrong arithmetic (5*4 is not 21); its true value, (5*4)+4 = 24, is not a hit
+        "<think>try 3 5 4: 5*4=21 21+4=25 vs 23 no</think>\n<answer>(5*4)+3</answer>",
+        "no thinking at all",
+    ]
+    records = [{"problem": 0, "completion": c} for c in completions]
+    table = depth.depth_table(records, targets=[23])
+    assert [row["index"] for row in table] == ["1", "2"]  # the self-check line is not an attempt
+    first, second = table
+    assert first["attempts"] == 2 and first["arithmetic_ok"] == 0.5 and first["hit_rate"] == 0.0
+    assert second["attempts"] == 1 and second["arithmetic_ok"] == 1.0 and second["hit_rate"] == 1.0
+    assert second["hit_yes"] == 1.0
+
+
+def test_trace_depth_rejects_a_file_that_is_not_eval_samples(tmp_path):
+    depth = load("trace_depth")
+    bad = tmp_path / "metrics.jsonl"
+    bad.write_text(json.dumps({"step": 0}) + "\n")
+    with pytest.raises(SystemExit, match="not an eval samples file"):
+        depth.main([str(bad)])
+    with pytest.raises(SystemExit, match="no such file"):
+        depth.main([str(tmp_path / "missing.jsonl")])
