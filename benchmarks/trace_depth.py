@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tinyzero.corpus import parse_attempts  # noqa: E402
+from tinyzero.corpus import parse_attempts, tries  # noqa: E402
 from tinyzero.data import load_task_data  # noqa: E402
 from tinyzero.grader import thinking_text  # noqa: E402
 from tinyzero.metrics import read_jsonl  # noqa: E402
@@ -34,11 +34,10 @@ def depth_table(records: list[dict], targets: list[int], max_index: int = 6) -> 
     by_index: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for record in records:
         target = targets[record["problem"]]
-        tries = [a for a in parse_attempts(thinking_text(record["completion"])) if not a.self_check]
-        for i, att in enumerate(tries, start=1):
+        for i, att in enumerate(tries(parse_attempts(thinking_text(record["completion"]))), start=1):
             row = by_index[min(i, max_index)]
             row["attempts"] += 1
-            row["arithmetic_ok"] += att.value is not None and att.value == att.written
+            row["arithmetic_ok"] += att.arithmetic_ok
             hit = att.value == target
             row["hits"] += hit
             row["hits_yes"] += hit and att.verdict == "yes"

@@ -36,7 +36,7 @@ EXERCISES = sorted((NOTEBOOK_DIR / "exercises").glob("*.ipynb"))
 NEEDS_BASE_MODEL = {"02_base_model.ipynb", "04_training.ipynb", "05_aha_moment.ipynb", "06_length_bias.ipynb"}
 # Where the notebooks that train write (the parameter that names the folder).
 OUTPUT_PARAMETER = {"04_training.ipynb": "OUTPUT_DIR", "05_aha_moment.ipynb": "RUN_DIR", "06_length_bias.ipynb": "OUTPUT_DIR"}
-CELL_TIMEOUT = 1800  # seconds per cell: notebook 05 trains the full nano recipe in one cell
+CELL_TIMEOUT = 1800  # seconds per cell: notebook 05 trains in one cell (40 steps; MAX_STEPS=150 must fit too)
 
 
 @pytest.fixture(scope="session")

@@ -189,6 +189,16 @@ class AttemptRecord:
     verdict: str  # "yes" or "no"
     self_check: bool
 
+    @property
+    def arithmetic_ok(self) -> bool:
+        """The value written is the true value of the chain."""
+        return self.value is not None and self.value == self.written
+
+
+def tries(atts: list[AttemptRecord]) -> list[AttemptRecord]:
+    """The attempts proper: a self-check recomputes an attempt and is not a new one."""
+    return [a for a in atts if not a.self_check]
+
 
 def parse_attempts(thinking: str) -> list[AttemptRecord]:
     """The attempt lines of a nano trace's thinking; lines of any other shape are skipped."""
@@ -216,14 +226,14 @@ def trace_stats(thinking: str, target: int) -> dict[str, float]:
     """Per-trace figures for the base-model report: attempts, hits, hits checked "yes", ..."""
     atts = parse_attempts(thinking)
     hits = [a for a in atts if a.value == target]
-    tries = [a for a in atts if not a.self_check]
+    attempts = tries(atts)
     return {
         # The decision RL can change most easily: after a "no", try again or give up?
-        "noes": sum(a.verdict == "no" for a in tries),
-        "noes_continued": sum(a.verdict == "no" for a in tries[:-1]),
-        "attempts": sum(not a.self_check for a in atts),
-        "self_checks": sum(a.self_check for a in atts),
-        "arithmetic_ok": sum(a.value is not None and a.value == a.written for a in atts),
+        "noes": sum(a.verdict == "no" for a in attempts),
+        "noes_continued": sum(a.verdict == "no" for a in attempts[:-1]),
+        "attempts": len(attempts),
+        "self_checks": len(atts) - len(attempts),
+        "arithmetic_ok": sum(a.arithmetic_ok for a in atts),
         "attempt_lines": len(atts),
         "hits": len(hits),
         "hits_said_yes": sum(a.verdict == "yes" for a in hits),

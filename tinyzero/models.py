@@ -17,6 +17,7 @@ Tokenizers are returned with left padding: every batch here is a generation batc
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -114,10 +115,12 @@ def load_model_and_tokenizer(
 
 def is_nano_tokenizer(tokenizer: PreTrainedTokenizerBase) -> bool:
     """True for a tokenizer made by ``tinyzero.nano.build_tokenizer`` (its exact vocabulary)."""
-    return tokenizer.get_vocab() == _NANO_VOCAB
+    return tokenizer.get_vocab() == _nano_vocab()
 
 
-_NANO_VOCAB = nano.build_tokenizer().get_vocab()
+@functools.cache
+def _nano_vocab() -> dict[str, int]:
+    return nano.build_tokenizer().get_vocab()
 
 
 class NanoMarkerCallback(TrainerCallback):

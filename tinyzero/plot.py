@@ -75,6 +75,15 @@ PANELS = {
 }
 
 
+def _frame(ax, title: str, ylabel: str, fraction: bool) -> None:
+    if fraction:
+        ax.set_ylim(-0.02, 1.02)  # a fraction: small gains must look small
+    ax.set_title(title)
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+
+
 def _draw(ax, rows, name: str) -> bool:
     title, ylabel, lines = PANELS[name]
     drawn = False
@@ -91,12 +100,7 @@ def _draw(ax, rows, name: str) -> bool:
         color = "gray" if "right axis" in label else ("C0" if "held-out" in label else "C1")
         target.plot(x, y, style, color=color, label=label, markersize=4, linewidth=1.2 if "o" in style else 0.8)
         drawn = True
-    if name == "accuracy":
-        ax.set_ylim(-0.02, 1.02)  # a fraction: small gains must look small
-    ax.set_title(title)
-    ax.set_xlabel("step")
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
+    _frame(ax, title, ylabel, fraction=name == "accuracy")
     if drawn:
         handles, labels = ax.get_legend_handles_labels()
         if twin is not None:
@@ -173,12 +177,7 @@ def compare_runs(run_dirs: list[str | Path], out: str | Path, labels: list[str] 
             x, y = series(rows, key)
             style = "o-" if key.startswith("eval/") else "-"
             ax.plot(x, y, style, color=f"C{i}", label=label, markersize=4, linewidth=1.2)
-        if key == "eval/accuracy":
-            ax.set_ylim(-0.02, 1.02)
-        ax.set_title(panel_title)
-        ax.set_xlabel("step")
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
+        _frame(ax, panel_title, ylabel, fraction=key == "eval/accuracy")
         ax.legend(fontsize=8, loc="best")
     if title:
         fig.suptitle(title)

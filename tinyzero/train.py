@@ -161,6 +161,7 @@ def main(script_args: TinyZeroArguments, training_args: GRPOConfig, model_args: 
         peft_config=get_peft_config(model_args),
     )
     metrics.time_rollouts(trainer)
+    nano_tokenizer = is_nano_tokenizer(tokenizer)
     # Order matters: on_train_begin runs in this order, and the step-0 eval logs from there.
     if trainer.pop_callback(ProgressCallback) is not None:
         trainer.add_callback(metrics.CompactProgressCallback())
@@ -174,10 +175,9 @@ def main(script_args: TinyZeroArguments, training_args: GRPOConfig, model_args: 
             batch_size=script_args.eval_batch_size,
             num_samples=script_args.eval_samples,
             seed=script_args.eval_seed,
-            search=is_nano_tokenizer(tokenizer) and task_name == "countdown",
+            search=nano_tokenizer and task_name == "countdown",
         )
     )
-    nano_tokenizer = is_nano_tokenizer(tokenizer)
     if nano_tokenizer:
         trainer.add_callback(NanoMarkerCallback(tokenizer))
 
