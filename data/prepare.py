@@ -36,10 +36,10 @@ DATASETS: dict[str, dict] = {
         "params": {"num_count": [3, 4], "num_range": [1, 99], "target_range": [1, 100]},
         "rows": {"test": 500, "train": 20000},
     },
-    "countdown_nano": {  # sized for the ~1M-parameter char-level nano model (3 numbers up to 12:
-        # small enough multiplication facts for it to learn, 4,074 distinct solvable problems)
+    "countdown_nano": {  # sized for the ~1M-parameter nano model: 3 numbers up to 9 (every
+        # value of a two-step chain is below 1000, so one number token), targets 1..100
         "task": "countdown",
-        "params": {"num_count": 3, "num_range": [1, 12], "target_range": [1, 60]},
+        "params": {"num_count": 3, "num_range": [1, 9], "target_range": [1, 100]},
         "rows": {"test": 500, "train": 20000},
     },
     "multiplication": {  # TinyZero's second task: 2-digit x 2-digit

@@ -54,13 +54,25 @@ def test_corpus_traces_are_faithful_searches():
         assert verdict.numbers_ok  # every attempt uses each number exactly once
         for a in attempts:  # with no slips, every written value and check is right
             assert a.value == a.written
-            assert (a.verdict == "yes") == (a.written == row["target"])
+            assert a.verdict == corpus.verdict(a.written, row["target"])
         if attempts:
             # the answer is the last attempt's expression; a "yes" ends the search
             assert evaluate_expression(verdict.answer).value == attempts[-1].value
             tries = [a for a in attempts if not a.self_check]
-            assert all(a.verdict == "no" for a in tries[:-1])
+            assert all(a.verdict != "yes" for a in tries[:-1])
     assert max(lengths) >= 5 and 0 in lengths  # variable length, with some bare guesses
+
+
+def test_writer_chains_use_each_number_once_and_checks_say_which_way():
+    for nums in ([3, 5, 4], [9, 9, 1], [2, 8, 8]):
+        options = corpus.chains(nums)
+        assert len(options) == 9
+        for att in options:
+            ev = evaluate_expression(att.expr)
+            assert ev.value == att.value >= 0 and sorted(ev.numbers) == sorted(nums), att
+    assert (corpus.verdict(23, 23), corpus.verdict(20, 23), corpus.verdict(35, 23)) == ("yes", "low", "high")
+    line, hit = corpus.check_line(corpus.chains([3, 5, 4])[2], 23)  # (3+5)-4
+    assert (line, hit) == ("3+5=8 8-4=4 vs 23 low", False)
 
 
 def test_corpus_is_deterministic_for_a_seed():

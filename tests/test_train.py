@@ -71,8 +71,10 @@ def test_default_recipe_is_the_nano_cpu_run():
     assert script.dataset_name == "countdown_nano" and script.template == "nano"
     assert grpo.use_cpu and not grpo.bf16 and not grpo.activation_checkpointing
     assert grpo.report_to == [] and grpo.output_dir == "runs/nano"
-    # 4 prompts x 16 completions: TRL's batch sizes count completions
-    assert grpo.generation_batch_size // grpo.num_generations == 4
+    # 4 prompts x 16 completions a step: TRL's batch sizes count completions; 16 prompts sampled
+    # at once, for 4 steps
+    assert grpo.per_device_train_batch_size // grpo.num_generations == 4
+    assert grpo.generation_batch_size == 4 * grpo.per_device_train_batch_size
     script, grpo, _ = train.parse_args(["--max_steps", "7", "--eval_every", "3"])
     assert grpo.max_steps == 7 and script.eval_every == 3
 

@@ -36,21 +36,25 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-OPS = "+-*/"
+OPS = "+-*/"  # what an answer may use (the grader's whitelist)
+SEARCH_OPS = "+*-"  # what the writer tries; "-" always takes the smaller from the larger
 
 
 @dataclass(frozen=True)
 class CorpusConfig:
     """Knobs of the trace writer. Defaults are the ones the nano recipe pretrains on."""
 
-    persistence_min: float = 0.15  # P(continue after a "no"), drawn per trace uniformly
-    persistence_max: float = 0.85
-    max_attempts: int = 12
-    max_value: int = 200  # attempts whose values go above this are not tried
+    # Two kinds of writer: most give up quickly, some work through the options. P(go on
+    # after a miss) is persistence_high for a diligent writer (diligent_rate of traces), else
+    # persistence_low. Nothing in a trace says which kind wrote it until it goes on or stops.
+    diligent_rate: float = 0.3
+    persistence_low: float = 0.1
+    persistence_high: float = 0.95
+    max_attempts: int = 12  # the writer gives up after this many attempts
     slip_rate: float = 0.05  # an arithmetic result written off by a little
     self_check_rate: float = 0.04  # "wait, let me check" after an attempt
-    direct_guess_rate: float = 0.1  # no thinking at all, just a guessed answer
-    worksheet_rate: float = 0.5  # documents that are worksheets of checked attempts, not traces
+    direct_guess_rate: float = 0.05  # no thinking at all, just a guessed answer
+    worksheet_rate: float = 0.3  # documents that are worksheets of checked attempts, not traces
     worksheet_lines: int = 6  # lines per worksheet: 2 to this many
     worksheet_yes: float = 0.5  # share of worksheet lines that reach their target
 
@@ -66,35 +70,38 @@ class Attempt:
         return self.second[3]
 
 
-def _apply(x: int, op: str, y: int) -> int | None:
-    """Integer arithmetic that stays non-negative and exact (what the writer attempts)."""
+def _combine(x: int, op: str, y: int) -> tuple[int, int, int]:
+    """(left, right, value) of ``x op y`` as the writer puts it: a difference is always
+    written larger minus smaller, so every value stays a non-negative integer."""
     if op == "+":
-        return x + y
-    if op == "-":
-        return x - y if x >= y else None
+        return x, y, x + y
     if op == "*":
-        return x * y
-    if y != 0 and x % y == 0:
-        return x // y
-    return None
+        return x, y, x * y
+    if op == "-":
+        hi, lo = max(x, y), min(x, y)
+        return hi, lo, hi - lo
+    raise ValueError(f"the writer does not try {op!r}")
 
 
-def random_attempt(nums: list[int], rng: random.Random, max_value: int = 200) -> Attempt:
-    """A random well-defined two-step chain using each of the three numbers once."""
-    while True:
-        a, b, c = rng.sample(nums, 3)
-        o1, o2 = rng.choice(OPS), rng.choice(OPS)
-        r = _apply(a, o1, b)
-        if r is None or r > max_value:
-            continue
-        r_first = rng.random() < 0.5
-        x, y = (r, c) if r_first else (c, r)
-        v = _apply(x, o2, y)
-        if v is None or v > max_value:
-            continue
-        inner = f"({a}{o1}{b})"
-        expr = f"{inner}{o2}{c}" if r_first else f"{c}{o2}{inner}"
-        return Attempt((a, o1, b, r), (x, o2, y, v), expr)
+def _chain(x: int, o1: str, y: int, o2: str, z: int) -> Attempt:
+    a, b, r = _combine(x, o1, y)
+    left, right, v = _combine(r, o2, z)
+    inner = f"({a}{o1}{b})"
+    expr = f"{inner}{o2}{right}" if left == r else f"{left}{o2}{inner}"
+    return Attempt((a, o1, b, r), (left, o2, right, v), expr)
+
+
+def chains(nums: list[int]) -> list[Attempt]:
+    """Every attempt the writer can make: ``(a o1 b) o2 c`` over ``SEARCH_OPS``, with the numbers
+    in the order the prompt lists them (9 chains for three numbers)."""
+    a, b, c = nums
+    return [_chain(a, o1, b, o2, c) for o1 in SEARCH_OPS for o2 in SEARCH_OPS]
+
+
+def random_attempt(nums: list[int], rng: random.Random) -> Attempt:
+    """One of the writer's chains, the two operations picked at random."""
+    a, b, c = nums
+    return _chain(a, rng.choice(SEARCH_OPS), b, rng.choice(SEARCH_OPS), c)
 
 
 def _slip(value: int, rng: random.Random) -> int:
@@ -111,35 +118,37 @@ def work(att: Attempt, slip: bool = False, rng: random.Random | None = None) -> 
     return f"{a}{o1}{b}={r} {x}{o2}{y}={v}", v
 
 
-def attempt_line(
-    att: Attempt, nums: list[int], target: int, rng: random.Random, cfg: CorpusConfig
-) -> tuple[str, bool]:
-    """Write one attempt and its check. Returns the line and whether it said "yes".
+def verdict(value: int, target: int) -> str:
+    """The check's word: "yes" on the target, else "low" or "high" (a miss, and which way)."""
+    return "yes" if value == target else "low" if value < target else "high"
 
-    The line restates the numbers first ("try 3 5 4: ..."): a tiny model copies from the
-    line above far more reliably than from the prompt, and a later attempt that forgets the
-    numbers is worth less than the first, which teaches RL to stop searching.
+
+def check_line(att: Attempt, target: int, slip: bool = False, rng: random.Random | None = None) -> tuple[str, bool]:
+    """One attempt and its check, e.g. "5*4=20 20+3=23 vs 23 yes", and whether it said "yes".
+
+    A miss says which way it missed ("4+3=7 7*5=35 vs 23 high"): comparing magnitudes is easy
+    for a tiny model, and equality is then what is neither low nor high. The check is
+    faithful to the value written: a slip can hide a hit, or fake one.
     """
-    text, value = work(att, rng.random() < cfg.slip_rate, rng)
-    hit = value == target
-    return f"try {' '.join(map(str, nums))}: {text} vs {target} {'yes' if hit else 'no'}", hit
+    text, value = work(att, slip, rng)
+    word = verdict(value, target)
+    return f"{text} vs {target} {word}", word == "yes"
 
 
 def trace(nums: list[int], target: int, rng: random.Random, cfg: CorpusConfig = CorpusConfig()) -> str:
     """One completion (the text after the prompt's ``<think>``), ending in ``</answer>``."""
     if rng.random() < cfg.direct_guess_rate:
-        return f"</think>\n<answer>{random_attempt(nums, rng, cfg.max_value).expr}</answer>"
-    persistence = rng.uniform(cfg.persistence_min, cfg.persistence_max)
+        return f"</think>\n<answer>{random_attempt(nums, rng).expr}</answer>"
+    persistence = cfg.persistence_high if rng.random() < cfg.diligent_rate else cfg.persistence_low
     lines: list[str] = []
     for _ in range(cfg.max_attempts):
-        att = random_attempt(nums, rng, cfg.max_value)
-        line, hit = attempt_line(att, nums, target, rng, cfg)
+        att = random_attempt(nums, rng)
+        line, hit = check_line(att, target, rng.random() < cfg.slip_rate, rng)
         lines.append(line)
         if rng.random() < cfg.self_check_rate:
             # A careful recomputation: always shown work, never a slip.
-            true_hit = att.value == target
-            lines.append(f"wait, let me check: {work(att)[0]} vs {target} {'yes' if true_hit else 'no'}")
-            hit = true_hit
+            line, hit = check_line(att, target)
+            lines.append(f"wait, let me check: {line}")
         if hit or rng.random() > persistence:
             break
     return "\n".join(lines) + f"</think>\n<answer>{att.expr}</answer>"
@@ -148,27 +157,21 @@ def trace(nums: list[int], target: int, rng: random.Random, cfg: CorpusConfig = 
 def worksheet(problems: list[dict], rng: random.Random, cfg: CorpusConfig = CorpusConfig()) -> str:
     """A page of checked attempts, each on a problem of ``problems``: no prompt, no answer.
 
-    Written like trace lines (``try 3 5 4: 5*4=20 20+3=23 vs 23 yes``), but half of them
-    reach their target, where in a trace only ~6% do. A web-trained model has read countless
-    comparisons; a tiny one that sees "yes" after 6% of checks learns to always say "no"
-    and never learns to compare. The attempt is written before the target appears on the
-    line, so a worksheet cannot teach aiming at the target, only checking; and a "yes" line
-    is a real hit on a problem of ``problems`` (pass the train split: no test problem is
-    ever solved here).
+    Written like trace lines (``5*4=20 20+3=23 vs 23 yes``), but half of them reach their
+    target, where in a trace few do. A web-trained model has read countless comparisons; a
+    tiny one that sees "yes" rarely learns to always say "no" and never learns to compare.
+    A "yes" line is a real hit on a problem of ``problems`` (pass the train split: no test
+    problem is ever solved here), and a line shows no prompt, so it teaches checking only.
     """
     lines = []
     for _ in range(rng.randint(2, cfg.worksheet_lines)):
         row = problems[rng.randrange(len(problems))]
         nums, target = list(row["nums"]), row["target"]
-        want_hit = rng.random() < cfg.worksheet_yes
-        for _ in range(200):  # a random attempt hits ~6% of the time: draw until it is the kind wanted
-            att = random_attempt(nums, rng, cfg.max_value)
-            if (att.value == target) == want_hit:
-                break
-        else:
-            continue  # a problem that two-step integer chains cannot reach: skip the line
-        text, value = work(att)
-        lines.append(f"try {' '.join(map(str, nums))}: {text} vs {target} {'yes' if value == target else 'no'}")
+        options = chains(nums)
+        hits = [att for att in options if att.value == target]
+        misses = [att for att in options if att.value != target]
+        pool = hits if (rng.random() < cfg.worksheet_yes and hits) else misses
+        lines.append(check_line(rng.choice(pool), target)[0])
     return "\n".join(lines)
 
 
@@ -177,7 +180,7 @@ def worksheet(problems: list[dict], rng: random.Random, cfg: CorpusConfig = Corp
 # is computed by the grader's safe evaluator, never by eval).
 _LINE = re.compile(
     r"^(?:try [\d ]{1,20}: )?(?P<check>wait, let me check: )?(?P<a>\d{1,4})(?P<o1>[-+*/])(?P<b>\d{1,4})=(?P<r>\d{1,6}) "
-    r"(?P<x>\d{1,6})(?P<o2>[-+*/])(?P<y>\d{1,6})=(?P<written>\d{1,7}) vs (?P<target>\d{1,6}) (?P<verdict>yes|no)$"
+    r"(?P<x>\d{1,6})(?P<o2>[-+*/])(?P<y>\d{1,6})=(?P<written>\d{1,7}) vs (?P<target>\d{1,6}) (?P<verdict>yes|no|low|high)$"
 )
 
 
@@ -186,7 +189,7 @@ class AttemptRecord:
     expr: str
     written: int  # the value the model wrote
     value: Fraction | None  # the true value of expr (None: not arithmetic under the whitelist)
-    verdict: str  # "yes" or "no"
+    verdict: str  # "yes", or a miss: "low", "high" (or "no")
     self_check: bool
 
     @property
@@ -229,8 +232,8 @@ def trace_stats(thinking: str, target: int) -> dict[str, float]:
     attempts = tries(atts)
     return {
         # The decision RL can change most easily: after a "no", try again or give up?
-        "noes": sum(a.verdict == "no" for a in attempts),
-        "noes_continued": sum(a.verdict == "no" for a in attempts[:-1]),
+        "noes": sum(a.verdict != "yes" for a in attempts),
+        "noes_continued": sum(a.verdict != "yes" for a in attempts[:-1]),
         "attempts": len(attempts),
         "self_checks": len(atts) - len(attempts),
         "arithmetic_ok": sum(a.arithmetic_ok for a in atts),

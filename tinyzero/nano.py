@@ -33,7 +33,7 @@ CHARS = " \n" + string.digits + "+-*/()=.,:;!?'" + string.ascii_lowercase + stri
 # that runs of digits are cut into, so every digit string still round-trips.
 DIGIT_GROUPS = tuple(f"{i:0{n}d}" for n in (1, 2, 3) for i in range(10**n))
 # Frequent words of the nano template and traces, merged into one token each (as a BPE would).
-WORDS = ("Make ", " from ", "try ", " vs ", " yes", " no", "wait, let me check: ")
+WORDS = ("Make ", " from ", "try ", " vs ", " yes", " no", " low", " high", "wait, let me check: ")
 # Written next to the tokenizer files so that tinyzero's loaders know which class to use.
 MARKER = "tinyzero_nano.json"
 

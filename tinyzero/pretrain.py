@@ -26,7 +26,7 @@ from pathlib import Path
 from tinyzero import corpus as corpus_mod
 from tinyzero.corpus import CorpusConfig
 
-CORPUS_VERSION = 4  # bump when tinyzero.corpus or the nano tokenizer changes what the model sees: it is part of the cache key
+CORPUS_VERSION = 9  # bump when tinyzero.corpus or the nano tokenizer changes what the model sees: it is part of the cache key
 DEFAULT_RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "nano-pretrain.yaml"
 
 
@@ -48,10 +48,10 @@ class PretrainConfig:
     weight_decay: float = 0.01
     seed: int = 0
     # CorpusConfig fields, flattened so that YAML/CLI can set them.
-    persistence_min: float = CorpusConfig.persistence_min
-    persistence_max: float = CorpusConfig.persistence_max
+    diligent_rate: float = CorpusConfig.diligent_rate
+    persistence_low: float = CorpusConfig.persistence_low
+    persistence_high: float = CorpusConfig.persistence_high
     max_attempts: int = CorpusConfig.max_attempts
-    max_value: int = CorpusConfig.max_value
     slip_rate: float = CorpusConfig.slip_rate
     self_check_rate: float = CorpusConfig.self_check_rate
     direct_guess_rate: float = CorpusConfig.direct_guess_rate
