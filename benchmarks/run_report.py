@@ -7,7 +7,9 @@ Per run:
   completions), the rest of ``time/rollout`` (rewards, old log-probs, advantages), and the
   update, ``step_time`` minus ``time/rollout``: the loss's forward and backward passes. TRL's
   ``step_time`` times ``training_step``, so the optimizer step and the held-out evals, which
-  run between steps, are outside all three.
+  run between steps, are outside all three. With ``steps_per_generation`` > 1 only the steps
+  that sample carry ``time/generation`` and ``time/rollout``; their sums are spread over all
+  steps.
 - the held-out figures at every eval (accuracy, thinking length, attempts, and the nano search
   figures when logged), and accuracy and thinking length last vs first.
 
@@ -44,16 +46,17 @@ def report(run_dir: Path) -> dict:
     rows = read_jsonl(run_dir / METRICS_FILE)
     if not rows:
         raise SystemExit(f"{run_dir / METRICS_FILE}: no metric rows (is this a tinyzero run folder?)")
-    steps = [r for r in rows if "step_time" in r and "time/rollout" in r]
-    if not steps:
+    steps = [r for r in rows if "step_time" in r]
+    sampled = [r for r in steps if "time/rollout" in r]
+    if not sampled:
         raise SystemExit(f"{run_dir / METRICS_FILE}: no rows with step_time and time/rollout")
-    gen = mean([r["time/generation"] for r in steps])
-    rollout = mean([r["time/rollout"] for r in steps])
+    gen = sum(r["time/generation"] for r in sampled) / len(steps)
+    rollout = sum(r["time/rollout"] for r in sampled) / len(steps)
     step = mean([r["step_time"] for r in steps])
-    print(f"== {run_dir}  ({len(steps)} training steps)")
+    print(f"== {run_dir}  ({len(steps)} training steps, {len(sampled)} of them sampling)")
     print(f"step time {step:.2f} s = generation {gen:.2f} s ({gen / step:.0%}) + rest of rollout "
           f"{rollout - gen:.2f} s ({(rollout - gen) / step:.0%}) + update {step - rollout:.2f} s ({(step - rollout) / step:.0%})")
-    lengths = [r["completions/mean_length"] for r in steps if "completions/mean_length" in r]
+    lengths = [r["completions/mean_length"] for r in sampled if "completions/mean_length" in r]
     if lengths:
         print(f"mean completion length {mean(lengths):.1f} tokens")
     evals = [r for r in rows if "eval/accuracy" in r]

@@ -45,3 +45,20 @@ def test_trace_depth_rejects_a_file_that_is_not_eval_samples(tmp_path):
         depth.main([str(bad)])
     with pytest.raises(SystemExit, match="no such file"):
         depth.main([str(tmp_path / "missing.jsonl")])
+
+
+def test_search_probe_splits_completions_by_what_followed_the_first_attempt():
+    probe = load("search_probe")
+    row = {"nums": [3, 5, 4], "target": 19}
+    completions = [
+        # a miss, then another attempt that hits, checked "yes" and answered: reward 1
+        "3+5=8 8+4=12 vs 19 low\n3*5=15 15+4=19 vs 19 yes</think>\n<answer>(3*5)+4</answer>",
+        "3+5=8 8+4=12 vs 19 low</think>\n<answer>(3+5)+4</answer>",  # a miss, then its answer: 0.1
+        "3*5=15 15-4=11 vs 19 low\n3*5=16 16+4=20 vs 19 high",  # went on (with a slip), no answer: 0
+        "</think>\n<answer>(3*5)+4</answer>",  # a right guess with no attempt
+    ]
+    groups = probe.worth_of_going_on(completions, [row], n=4)
+    assert groups == {"miss, went on": [1.0, 0.0], "miss, stopped": [0.1], "no attempt": [1.0]}
+    by_position = probe.lines_by_position(completions, [row], n=4)
+    assert by_position[1] == [True, True, True]
+    assert by_position[2] == [True, False]  # 3*5=16 is not a line the writer writes

@@ -4,23 +4,23 @@ A web-pretrained base model has seen people try things, make slips, give up, and
 then say "wait, let me check". This module writes a seeded corpus that stands in for that,
 in the nano template (``tinyzero.countdown.prompt(..., template="nano")``)::
 
-    Make 23 from 3 5 4.
-    <think>try 3 5 4: 4+3=7 5*7=35 vs 23 no
-    try 3 5 4: 5*4=20 20+3=23 vs 23 yes</think>
-    <answer>(5*4)+3</answer>
+    Make 19 from 3 5 4.
+    <think>3+5=8 8*4=32 vs 19 high
+    3*5=15 15+4=19 vs 19 yes</think>
+    <answer>(3*5)+4</answer>
 
 Each trace is a random search, NOT a solution written by a solver:
 
-- an *attempt* is a random expression over the three numbers, written as a chain of two
-  equations (combine two numbers, then the result with the third); the answer is the second
-  equation with the intermediate result replaced by the first in parentheses; arithmetic
-  slips happen at a small rate; values a person would not bother with (above
-  ``max_value``) are not tried;
-- every attempt ends in a check against the target, "yes" or "no", that is faithful to the
-  value written (a slip can hide a hit, or fake one);
-- after a "no" the writer goes on with a probability that is drawn per trace (its
-  *persistence*), so traces have 1 to many attempts, most of them failing; after a "yes"
-  it stops; either way the answer is whatever the last attempt wrote;
+- an *attempt* combines the numbers in the order the prompt lists them, with two operations
+  drawn at random from ``SEARCH_OPS`` (``chains`` lists the 9 possible), written as two
+  equations; the answer is the second equation with the intermediate result replaced by the
+  first in parentheses; arithmetic slips happen at a small rate;
+- every attempt ends in a check against the target: "yes", or for a miss "low" or "high"
+  (which way it missed). The check is faithful to the value written (a slip can hide a hit,
+  or fake one);
+- after a miss the writer goes on with a probability set by its kind: most writers give up
+  quickly, a few (``diligent_rate``) work on, up to ``max_attempts``. After a "yes" it stops;
+  either way the answer is whatever the last attempt wrote;
 - a few traces are a bare guess with no thinking, and a few attempts are followed by a
   "wait, let me check" recomputation.
 
@@ -231,7 +231,7 @@ def trace_stats(thinking: str, target: int) -> dict[str, float]:
     hits = [a for a in atts if a.value == target]
     attempts = tries(atts)
     return {
-        # The decision RL can change most easily: after a "no", try again or give up?
+        # The decision RL can change most easily: after a miss, try again or give up?
         "noes": sum(a.verdict != "yes" for a in attempts),
         "noes_continued": sum(a.verdict != "yes" for a in attempts[:-1]),
         "attempts": len(attempts),
@@ -249,7 +249,7 @@ def search_summary(thinkings: list[str], targets: list[int]) -> dict[str, float]
     (Attempts per trace are ``tinyzero.metrics.attempts``, reported by eval as ``attempts``.)
     hit_yes_rate is the one RL depends on: how often an attempt that really reaches the
     target is checked "yes". Below ~50%, searching longer earns little. continue_after_no is
-    what RL should raise once it does: how often a "no" is followed by another attempt.
+    what RL should raise once it does: how often a miss is followed by another attempt.
     """
     stats = [trace_stats(t, target) for t, target in zip(thinkings, targets, strict=True)]
     total = {k: sum(s[k] for s in stats) for k in stats[0]} if stats else {}

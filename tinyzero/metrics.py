@@ -26,7 +26,7 @@ metrics.jsonl columns (the same names appear in ``trainer.state.log_history``)
     eval/attempts                 mean attempts ("=" lines, self-checks aside) in the thinking
     eval/search/*                 nano Countdown only (``tinyzero.corpus.search_summary``):
                                   hit_yes_rate (a true hit checked "yes"), continue_after_no
-                                  (another attempt after a "no"), arithmetic_ok, hits
+                                  (another attempt after a miss), arithmetic_ok, hits
     train/<same names>            the same statistics over the step's training completions
     reward, reward_std            TRL: mean (weighted) reward of the batch and its std
     rewards/<function>/mean       TRL: each reward function's mean (format_reward is
