@@ -28,6 +28,7 @@ RUN_ARGS = [
     "--max_steps", "4",
     "--num_generations", "4",
     "--per_device_train_batch_size", "8",
+    "--steps_per_generation", "1",  # sample every step, so every step row carries the train/* figures
     "--max_completion_length", "24",
     "--eval_every", "2",
     "--eval_size", "6",

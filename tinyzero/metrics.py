@@ -27,7 +27,8 @@ metrics.jsonl columns (the same names appear in ``trainer.state.log_history``)
     eval/search/*                 nano Countdown only (``tinyzero.corpus.search_summary``):
                                   hit_yes_rate (a true hit checked "yes"), continue_after_no
                                   (another attempt after a miss), arithmetic_ok, hits
-    train/<same names>            the same statistics over the step's training completions
+    train/<same names>            the same statistics over the step's training completions (with
+                                  steps_per_generation > 1, only on the steps that sample)
     reward, reward_std            TRL: mean (weighted) reward of the batch and its std
     rewards/<function>/mean       TRL: each reward function's mean (format_reward is
                                   logged with weight 0: a metric, not a reward)
