@@ -34,11 +34,11 @@ from tinyzero import corpus  # noqa: E402
 from tinyzero.countdown import grade, prompt  # noqa: E402
 from tinyzero.data import load_task_data  # noqa: E402
 from tinyzero.grader import thinking_text  # noqa: E402
+from tinyzero.rewards import score  # noqa: E402
 
 
 def reward(completion: str, row: dict) -> float:
-    v = grade(completion, row["nums"], row["target"])
-    return 1.0 if v.correct else 0.1 if v.has_answer else 0.0
+    return score(grade(completion, row["nums"], row["target"]))
 
 
 def check_probabilities(model, tokenizer, rows: list[dict]) -> dict[str, list[float]]:
@@ -62,18 +62,13 @@ def check_probabilities(model, tokenizer, rows: list[dict]) -> dict[str, list[fl
 
 
 def sample(model, tokenizer, rows: list[dict], n: int, temperature: float, seed: int) -> list[str]:
-    import torch  # noqa: PLC0415
+    """``n`` completions per row, in row order, sampled as GRPOTrainer samples (256 new tokens)."""
+    from tinyzero.evaluate import generate, sampling_config  # noqa: PLC0415
 
-    torch.manual_seed(seed)
-    prompts = [prompt(r["nums"], r["target"], "nano") for r in rows for _ in range(n)]
-    texts = []
-    for i in range(0, len(prompts), 256):
-        enc = tokenizer(prompts[i : i + 256], return_tensors="pt", padding=True)
-        with torch.no_grad():
-            out = model.generate(**enc, max_new_tokens=256, do_sample=True, temperature=temperature, top_k=0,
-                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-        texts += tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
-    return texts
+    config = sampling_config(model, tokenizer, 256, temperature)
+    prompts = [prompt(r["nums"], r["target"], "nano") for r in rows]
+    groups = generate(model, tokenizer, prompts, config, num_return_sequences=n, batch_size=256, seed=seed)
+    return [g.text for group in groups for g in group]
 
 
 def worth_of_going_on(completions: list[str], rows: list[dict], n: int) -> dict[str, list[float]]:

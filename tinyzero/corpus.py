@@ -54,7 +54,7 @@ class CorpusConfig:
     slip_rate: float = 0.05  # an arithmetic result written off by a little
     self_check_rate: float = 0.04  # "wait, let me check" after an attempt
     direct_guess_rate: float = 0.05  # no thinking at all, just a guessed answer
-    worksheet_rate: float = 0.3  # documents that are worksheets of checked attempts, not traces
+    worksheet_rate: float = 0.4  # documents that are worksheets of checked attempts, not traces
     worksheet_lines: int = 6  # lines per worksheet: 2 to this many
     worksheet_yes: float = 0.5  # share of worksheet lines that reach their target
 

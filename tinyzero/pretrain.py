@@ -38,7 +38,7 @@ class PretrainConfig:
     num_traces: int = field(default=100000, metadata={"help": "Traces in the corpus."})
     hidden_size: int = 128
     num_layers: int = 4
-    num_heads: int = 4
+    num_heads: int = 2
     num_kv_heads: int = 2
     intermediate_size: int = 384
     max_steps: int = 6000
