@@ -29,8 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
-from tinyzero import countdown, multiplication  # noqa: E402
-from tinyzero.grader import Verdict  # noqa: E402
+from tinyzero.tasks import countdown, multiplication  # noqa: E402
+from tinyzero.tasks.grading import Verdict  # noqa: E402
 
 BUDGET_MS = 10.0
 TAGS = ["<think>", "</think>", "<answer>", "</answer>"]

@@ -30,10 +30,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tinyzero import corpus  # noqa: E402
-from tinyzero.countdown import grade, prompt  # noqa: E402
-from tinyzero.data import load_task_data  # noqa: E402
-from tinyzero.grader import thinking_text  # noqa: E402
+from tinyzero.nano import corpus, traces  # noqa: E402
+from tinyzero.tasks.countdown import grade, prompt  # noqa: E402
+from tinyzero.tasks.data import load_task_data  # noqa: E402
+from tinyzero.tasks.grading import thinking_text  # noqa: E402
 from tinyzero.rewards import score  # noqa: E402
 
 
@@ -63,7 +63,7 @@ def check_probabilities(model, tokenizer, rows: list[dict]) -> dict[str, list[fl
 
 def sample(model, tokenizer, rows: list[dict], n: int, temperature: float, seed: int) -> list[str]:
     """``n`` completions per row, in row order, sampled as GRPOTrainer samples (256 new tokens)."""
-    from tinyzero.evaluate import generate, sampling_config  # noqa: PLC0415
+    from tinyzero.sampling import generate, sampling_config  # noqa: PLC0415
 
     config = sampling_config(model, tokenizer, 256, temperature)
     prompts = [prompt(r["nums"], r["target"], "nano") for r in rows]
@@ -75,7 +75,7 @@ def worth_of_going_on(completions: list[str], rows: list[dict], n: int) -> dict[
     groups: dict[str, list[float]] = defaultdict(list)
     for i, text in enumerate(completions):
         row = rows[i // n]
-        attempts = corpus.tries(corpus.parse_attempts(thinking_text(text)))
+        attempts = traces.tries(traces.parse_attempts(thinking_text(text)))
         if not attempts:
             groups["no attempt"].append(reward(text, row))
             continue

@@ -4,7 +4,7 @@
     python benchmarks/trace_depth.py OUT.samples.jsonl [MORE.samples.jsonl ...]
 
 For every eval samples file (the records ``tinyzero.eval --output`` writes), the attempt lines
-of each completion's thinking are parsed back (``tinyzero.corpus.parse_attempts``; attempts are
+of each completion's thinking are parsed back (``tinyzero.nano.corpus.parse_attempts``; attempts are
 scored by the grader's safe evaluator, never ``eval``) and grouped by their index in the trace
 (1st attempt, 2nd, ...). Per index it prints how many attempts there are, how often their
 written arithmetic is right, how often they reach the target (a hit: the attempt's true value,
@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tinyzero.corpus import parse_attempts, tries  # noqa: E402
-from tinyzero.data import load_task_data  # noqa: E402
-from tinyzero.grader import thinking_text  # noqa: E402
+from tinyzero.nano.traces import parse_attempts, tries  # noqa: E402
+from tinyzero.tasks.data import load_task_data  # noqa: E402
+from tinyzero.tasks.grading import thinking_text  # noqa: E402
 from tinyzero.metrics import read_jsonl  # noqa: E402
 
 

@@ -16,7 +16,6 @@ takes every remaining problem, and the manifest says so.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import random
@@ -26,7 +25,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run as a script from a checkout, installed or not
 
-from tinyzero import countdown, multiplication  # noqa: E402
+from tinyzero.cli import ArgumentParser  # noqa: E402
+from tinyzero.tasks import TASKS  # noqa: E402
 
 SEED = 1234
 # name -> task, generator parameters, requested rows per split
@@ -48,75 +48,36 @@ DATASETS: dict[str, dict] = {
         "rows": {"test": 500, "train": 10000},
     },
 }
-MODULES = {"countdown": countdown, "multiplication": multiplication}
 
 
 def _tuples(params: dict) -> dict:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
 
 
-def _leak_keys(task: str, rows: list[dict]) -> set[tuple]:
-    """Problems that train must not contain, given the test rows."""
-    if task == "countdown":
-        return {countdown.problem_key(r["nums"], r["target"]) for r in rows}
-    return {(r["a"], r["b"]) for r in rows} | {(r["b"], r["a"]) for r in rows}
-
-
-def _space(task: str, params: dict) -> list[tuple] | None:
-    """Every distinct problem, when the space is small enough to list; else None."""
-    if task == "multiplication":
-        small = params["digits_a"] + params["digits_b"] <= 5
-        return multiplication.all_problems(**params) if small else None
-    lo, hi = params["num_range"]
-    counts = params["num_count"]
-    if (hi - lo + 1) ** (counts if isinstance(counts, int) else counts[1]) > 10**6:
-        return None
-    return countdown.all_problems(**params)
-
-
-def _rows_from_keys(task: str, keys: list[tuple], rng: random.Random) -> list[dict]:
-    rows = []
-    for key in keys:
-        if task == "countdown":
-            nums, target = list(key[0]), key[1]
-            rng.shuffle(nums)  # problem keys are sorted; a model should not rely on that
-            rows.append({"nums": nums, "target": target, "solution": countdown.solve(nums, target)})
-        else:
-            a, b = key
-            rows.append({"a": a, "b": b, "product": a * b})
-    return rows
-
-
 def build(name: str) -> dict[str, tuple[bytes, dict]]:
     """{split: (jsonl bytes, manifest)} for one dataset, without touching the disk."""
     spec = DATASETS[name]
-    task, params, requested = spec["task"], _tuples(spec["params"]), spec["rows"]
-    module = MODULES[task]
-    generator = f"tinyzero.{task}.generate"
-    test = module.generate(requested["test"], seed=SEED, **params)
-    leak = _leak_keys(task, test)
+    task, params, requested = TASKS[spec["task"]], _tuples(spec["params"]), spec["rows"]
+    generator = f"tinyzero.tasks.{task.name}.generate"
+    test = task.generate(requested["test"], seed=SEED, **params)
+    leak = task.leak_keys(test)
     note = "test problems are drawn first"
-    space = _space(task, params)
+    space = task.space(params)
     remaining = None if space is None else [k for k in space if k not in leak]
     if remaining is not None and len(remaining) <= requested["train"]:
         rng = random.Random(SEED + 1)
         rng.shuffle(remaining)
-        train = _rows_from_keys(task, remaining, rng)
-        generator = f"tinyzero.{task}.all_problems minus test, shuffled"
+        train = [task.row_from_key(key, rng) for key in remaining]
+        generator = f"tinyzero.tasks.{task.name}.all_problems minus test, shuffled"
         note = (
             f"requested {requested['train']} train rows, but only {len(remaining)} distinct "
             "problems exist outside the test split: train holds all of them"
         )
     else:
-        train = module.generate(requested["train"], seed=SEED + 1, exclude=leak, **params)
-    exclusion = (
-        "no train problem equals a test problem as (sorted nums, target)"
-        if task == "countdown"
-        else "no train problem equals a test problem a x b or its commuted form b x a"
-    )
+        train = task.generate(requested["train"], seed=SEED + 1, exclude=leak, **params)
     out = {}
     for split, rows, seed, gen in (
-        ("test", test, SEED, f"tinyzero.{task}.generate"),
+        ("test", test, SEED, f"tinyzero.tasks.{task.name}.generate"),
         ("train", train, SEED + 1, generator),
     ):
         data = "".join(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in rows)
@@ -125,7 +86,7 @@ def build(name: str) -> dict[str, tuple[bytes, dict]]:
             blob,
             {
                 "name": name,
-                "task": task,
+                "task": task.name,
                 "split": split,
                 "rows": len(rows),
                 "requested_rows": requested[split],
@@ -133,7 +94,7 @@ def build(name: str) -> dict[str, tuple[bytes, dict]]:
                 "generator": gen,
                 "params": spec["params"],
                 "seed": seed,
-                "exclusion": exclusion if split == "train" else None,
+                "exclusion": task.exclusion if split == "train" else None,
                 "note": note if split == "train" else None,
                 "written_by": "python data/prepare.py",
             },
@@ -142,7 +103,7 @@ def build(name: str) -> dict[str, tuple[bytes, dict]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python data/prepare.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help=f"datasets (default: all of {list(DATASETS)})")
     parser.add_argument(
         "--check", action="store_true", help="compare with the files; write nothing"

@@ -54,8 +54,9 @@ def make_nano_model(path: Path, prime_steps: int = 40, seed: int = 0) -> Path:
     import torch
     from transformers import Qwen2ForCausalLM
 
-    from tinyzero import countdown
-    from tinyzero.nano import EOS, build_tokenizer, model_config, save_tokenizer
+    from tinyzero.nano.pretrain import model_config
+    from tinyzero.nano.tokenizer import EOS, build_tokenizer, save_tokenizer
+    from tinyzero.tasks import countdown
 
     torch.manual_seed(seed)
     tokenizer = build_tokenizer()
@@ -83,13 +84,13 @@ def make_nano_model(path: Path, prime_steps: int = 40, seed: int = 0) -> Path:
 
 def dataset_args(tmp: Path) -> list[str]:
     """The shipped nano Countdown data when prepared, else a small generated file."""
-    from tinyzero.data import shipped_datasets
+    from tinyzero.tasks.data import shipped_datasets
 
     if "countdown_nano" in shipped_datasets():
         return ["--dataset_name", "countdown_nano"]
     import json
 
-    from tinyzero import countdown
+    from tinyzero.tasks import countdown
 
     path = tmp / "countdown.jsonl"
     rows = countdown.generate(200, num_count=3, num_range=(1, 9), target_range=(1, 30), seed=1)

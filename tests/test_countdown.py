@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinyzero import countdown
-from tinyzero.countdown import all_problems, generate, grade, problem_key, prompt, solvable_targets, solve
+from tinyzero.tasks import countdown
+from tinyzero.tasks.countdown import all_problems, generate, grade, problem_key, prompt, solvable_targets, solve
 
 
 def brute_force_values(nums: list[int]) -> set[Fraction]:

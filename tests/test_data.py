@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tinyzero.data import DataError, data_dir, load_task_data, sha256_file, shipped_datasets
+from tinyzero.tasks.data import DataError, data_dir, load_task_data, sha256_file, shipped_datasets
 from tinyzero.tasks import TASKS
 
 SHIPPED = ["countdown", "countdown_nano", "multiplication"]

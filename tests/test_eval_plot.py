@@ -9,8 +9,10 @@ import pytest
 import torch
 
 from tinyzero import eval as eval_cli
-from tinyzero import nano, plot, sample
-from tinyzero.evaluate import generate, pass_at_k, sampling_config
+from tinyzero import plot, sample
+from tinyzero.nano import tokenizer as nano
+from tinyzero.sampling import generate, sampling_config
+from tinyzero.stats import pass_at_k
 from tinyzero.models import load_model_and_tokenizer
 
 
@@ -76,6 +78,19 @@ def test_missing_model_folder_is_named(tmp_path):
         load_model_and_tokenizer("Qwen/NoSuchModel-tinyzero")
 
 
+def _assert_drawn(png):
+    """The PNG reads back as an image with curves on it: many non-white pixels, several colours."""
+    import matplotlib.image as mpimg
+
+    image = mpimg.imread(png)
+    assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 300, image.shape
+    rgb = image[..., :3]
+    inked = (rgb < 0.9).any(axis=-1).mean()  # axes, ticks, text and curves
+    colours = {tuple(c) for c in (rgb[::7, ::7].reshape(-1, 3) * 8).round().astype(int).tolist()}
+    assert 0.01 < inked < 0.6, (png, inked)
+    assert len(colours) > 8, (png, len(colours))  # not a blank or one-colour canvas
+
+
 def test_plot_writes_pngs_and_samples_table(tiny_run, tmp_path):
     out, _ = tiny_run
     run = tmp_path / "run"
@@ -84,7 +99,8 @@ def test_plot_writes_pngs_and_samples_table(tiny_run, tmp_path):
     names = {p.name for p in written}
     assert names == {"accuracy.png", "thinking_length.png", "reward.png", "completion_length.png", "overview.png", "samples.md"}
     for p in written:
-        assert p.stat().st_size > (1000 if p.suffix == ".png" else 0), p
+        if p.suffix == ".png":
+            _assert_drawn(p)
     table = (run / "samples.md").read_text()
     assert "## Problem 0" in table and "| 0 |" in table and "| 4 |" in table
 
@@ -97,19 +113,19 @@ def test_plot_falls_back_to_trainer_state(tiny_run, tmp_path):
     assert [r["step"] for r in rows] == [0, 1, 2, 3, 4]
     assert (run / "plots" / "accuracy.png").exists() is False
     plot.main([str(run)])
-    assert (run / "plots" / "accuracy.png").stat().st_size > 1000
+    _assert_drawn(run / "plots" / "accuracy.png")
 
 
 def test_compare_overlays_runs_and_names_bad_input(tiny_run, tmp_path):
     out, _ = tiny_run
     png = tmp_path / "cmp" / "both.png"
     plot.main(["--compare", str(out), str(out), "--out", str(png)])
-    assert png.stat().st_size > 1000
+    _assert_drawn(png)
     with pytest.raises(FileNotFoundError, match="no metrics in"):
         plot.compare_runs([out, tmp_path / "empty"], tmp_path / "x.png")
     with pytest.raises(ValueError, match="2 runs but 1 labels"):
         plot.compare_runs([out, out], tmp_path / "x.png", labels=["a"])
-    with pytest.raises(SystemExit, match="usage"):
+    with pytest.raises(SystemExit):
         plot.main(["--compare", str(out), "--out"])
 
 
@@ -120,14 +136,32 @@ def test_eval_command_reports_pass_at_k(tiny_run, tmp_path, capsys):
         ["--model", str(out), "--n", "3", "--k", "2", "--max_completion_length", "16", "--output", str(report)]
     )
     summary = eval_cli.main(args)
-    for key in ("pass@1", "pass@2", "thinking_length", "completion_length", "format_rate", "truncation_rate"):
+    for key in ("accuracy", "pass@2", "thinking_length", "completion_length", "format_rate", "truncation_rate"):
         assert key in summary
     assert summary["problems"] == 3 and summary["template"] == "nano"
-    assert 0 <= summary["pass@1"] <= summary["pass@2"] <= 1
+    assert 0 <= summary["accuracy"] <= summary["pass@2"] <= 1
     assert json.loads(report.read_text())["pass@2"] == summary["pass@2"]
     assert len(report.with_suffix(".samples.jsonl").read_text().splitlines()) == 6
     printed = capsys.readouterr().out
-    assert "| pass@1 |" in printed and json.loads(printed.strip().splitlines()[-1]) == summary
+    assert "| accuracy |" in printed and json.loads(printed.strip().splitlines()[-1]) == summary
+
+
+def test_eval_takes_the_task_from_the_data(tiny_run, capsys):
+    out, _ = tiny_run  # a Countdown-trained model, evaluated on multiplication: graded as multiplication
+    args = eval_cli.parse_args(["--model", str(out), "--dataset", "multiplication", "--n", "3", "--k", "1",
+                                "--max_completion_length", "8", "--seeds", "0", "1"])
+    summary = eval_cli.main(args)
+    assert summary["task"] == "multiplication" and summary["seeds"] == [0, 1]
+    assert {"accuracy_std", "accuracy_min", "accuracy_max"} <= set(summary)
+    with pytest.raises(ValueError, match="holds multiplication problems, not countdown"):
+        eval_cli.main(eval_cli.parse_args(["--model", str(out), "--dataset", "multiplication", "--task", "countdown"]))
+
+
+def test_mean_over_seeds():
+    got = eval_cli.mean_over_seeds([{"problems": 5, "accuracy": 0.2}, {"problems": 5, "accuracy": 0.4}])
+    assert got["problems"] == 5 and got["accuracy"] == pytest.approx(0.3)
+    assert got["accuracy_min"] == 0.2 and got["accuracy_max"] == 0.4
+    assert got["accuracy_std"] == pytest.approx(0.1414, abs=1e-3)
 
 
 def test_sample_command(tiny_run, capsys):
@@ -141,9 +175,9 @@ def test_sample_command(tiny_run, capsys):
 
 
 def test_nano_name_uses_the_cached_base_model(nano_model_dir, monkeypatch):
-    import tinyzero.pretrain
+    import tinyzero.nano.pretrain
 
     calls = []
-    monkeypatch.setattr(tinyzero.pretrain, "ensure_base_model", lambda cfg=None: calls.append(cfg) or nano_model_dir)
+    monkeypatch.setattr(tinyzero.nano.pretrain, "ensure_base_model", lambda cfg=None: calls.append(cfg) or nano_model_dir)
     model, tokenizer = load_model_and_tokenizer("nano", pretrain_config="my.yaml")
     assert calls == ["my.yaml"] and len(tokenizer) == len(nano.build_tokenizer())  # not Qwen2's 151k

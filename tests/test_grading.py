@@ -9,18 +9,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinyzero.grader import (
+from tinyzero.tasks.grading import (
     MAX_EXPR_CHARS,
     Verdict,
-    base_prompt,
-    chat_prompt,
+    calculate,
     completion_text,
-    evaluate_expression,
     extract_answer,
     is_well_formed,
     number_problems,
     thinking_text,
 )
+from tinyzero.tasks.prompts import base_prompt, chat_prompt
 
 # --- completion_text ----------------------------------------------------------------------
 
@@ -169,7 +168,7 @@ def test_tag_functions_reject_non_text():
     assert is_well_formed(None) is False  # type: ignore[arg-type]
 
 
-# --- evaluate_expression --------------------------------------------------------------------
+# --- calculate --------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -188,7 +187,7 @@ def test_tag_functions_reject_non_text():
     ],
 )
 def test_evaluate_ok(expr, value, numbers):
-    result = evaluate_expression(expr)
+    result = calculate(expr)
     assert result.ok and result.parsed and result.error is None
     assert result.value == value and isinstance(result.value, Fraction)
     assert result.numbers == numbers
@@ -238,7 +237,7 @@ def test_evaluate_ok(expr, value, numbers):
     ],
 )
 def test_evaluate_rejects(expr, error, recwarn):
-    result = evaluate_expression(expr)
+    result = calculate(expr)
     assert not result.parsed and result.value is None and result.numbers == ()
     assert result.error
     if error is not None:
@@ -248,9 +247,9 @@ def test_evaluate_rejects(expr, error, recwarn):
 
 def test_division_by_zero_is_a_result_not_an_exception():
     for expr in ("1 / 0", "5 / (3 - 3)", "1 / (1 / 2 - 1 / 2)"):
-        result = evaluate_expression(expr)
+        result = calculate(expr)
         assert result.parsed and result.value is None and result.error == "division by zero"
-    assert evaluate_expression("1 / (3 - 3)").numbers == (1, 3, 3)
+    assert calculate("1 / (3 - 3)").numbers == (1, 3, 3)
 
 
 @pytest.mark.parametrize(
@@ -270,14 +269,14 @@ def test_division_by_zero_is_a_result_not_an_exception():
 )
 def test_evaluate_caps(expr, error_start):
     start = time.perf_counter()
-    result = evaluate_expression(expr)
+    result = calculate(expr)
     assert time.perf_counter() - start < 0.05
     assert result.value is None and result.error.startswith(error_start), result
 
 
 def test_evaluate_non_text():
-    assert evaluate_expression(None).error == "not text"  # type: ignore[arg-type]
-    assert evaluate_expression(12).error == "not text"  # type: ignore[arg-type]
+    assert calculate(None).error == "not text"  # type: ignore[arg-type]
+    assert calculate(12).error == "not text"  # type: ignore[arg-type]
 
 
 def test_number_problems():
@@ -309,7 +308,7 @@ ARITHMETIC = st.text(alphabet="0123456789+-*/() .e_xj", max_size=40)
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(st.text(max_size=400), ARITHMETIC))
 def test_evaluate_never_raises(expr):
-    result = evaluate_expression(expr)
+    result = calculate(expr)
     assert (result.value is None) == (result.error is not None)
     if result.ok:
         assert result.parsed and all(isinstance(n, int) and n >= 0 for n in result.numbers)

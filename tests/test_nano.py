@@ -6,9 +6,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinyzero import corpus, countdown, nano
-from tinyzero.grader import evaluate_expression, is_well_formed, thinking_text
-from tinyzero.data import load_task_data
+from tinyzero.nano import corpus, traces
+from tinyzero.nano import tokenizer as nano
+from tinyzero.tasks import countdown
+from tinyzero.tasks.grading import calculate, is_well_formed, thinking_text
+from tinyzero.tasks.data import load_task_data
 
 
 def test_tokenizer_round_trip_and_single_token_tags(tmp_path):
@@ -48,7 +50,7 @@ def test_corpus_traces_are_faithful_searches():
         text = corpus.trace(row["nums"], row["target"], rng, cfg)
         assert is_well_formed("<think>" + text)
         thinking = thinking_text(text)
-        attempts = corpus.parse_attempts(thinking)
+        attempts = traces.parse_attempts(thinking)
         lengths.append(len(attempts))
         verdict = countdown.grade(text, row["nums"], row["target"])
         assert verdict.numbers_ok  # every attempt uses each number exactly once
@@ -57,7 +59,7 @@ def test_corpus_traces_are_faithful_searches():
             assert a.verdict == corpus.verdict(a.written, row["target"])
         if attempts:
             # the answer is the last attempt's expression; a "yes" ends the search
-            assert evaluate_expression(verdict.answer).value == attempts[-1].value
+            assert calculate(verdict.answer).value == attempts[-1].value
             tries = [a for a in attempts if not a.self_check]
             assert all(a.verdict != "yes" for a in tries[:-1])
     assert max(lengths) >= 5 and 0 in lengths  # variable length, with some bare guesses
@@ -68,7 +70,7 @@ def test_writer_chains_use_each_number_once_and_checks_say_which_way():
         options = corpus.chains(nums)
         assert len(options) == 9
         for att in options:
-            ev = evaluate_expression(att.expr)
+            ev = calculate(att.expr)
             assert ev.value == att.value >= 0 and sorted(ev.numbers) == sorted(nums), att
     assert (corpus.verdict(23, 23), corpus.verdict(20, 23), corpus.verdict(35, 23)) == ("yes", "low", "high")
     line, hit = corpus.check_line(corpus.chains([3, 5, 4])[2], 23)  # (3+5)-4
@@ -82,18 +84,18 @@ def test_corpus_is_deterministic_for_a_seed():
 
 
 def test_pretrain_caches_by_config(tmp_path, monkeypatch):
-    from tinyzero import pretrain
+    from tinyzero.nano import pretrain
 
     monkeypatch.setenv("TINYZERO_HOME", str(tmp_path))
     tiny = ["--num_traces", "64", "--max_steps", "2", "--batch_size", "8", "--hidden_size", "32",
             "--intermediate_size", "64", "--num_layers", "1", "--warmup_steps", "0"]
-    path = pretrain.ensure_base_model(None, tiny)
+    path = pretrain.ensure_base_model(pretrain.load_config(None, tiny))
     assert path.parent == tmp_path / "nano-base" and (path / "pretrain.json").is_file()
     assert nano.load_tokenizer(path).decode(nano.load_tokenizer(path)("Make 1")["input_ids"]) == "Make 1"
     stamp = (path / "pretrain.json").stat().st_mtime
-    assert pretrain.ensure_base_model(None, tiny) == path  # reused, not retrained
+    assert pretrain.ensure_base_model(pretrain.load_config(None, tiny)) == path  # reused, not retrained
     assert (path / "pretrain.json").stat().st_mtime == stamp
-    other = pretrain.ensure_base_model(None, [*tiny, "--seed", "1"])
+    other = pretrain.ensure_base_model(pretrain.load_config(None, [*tiny, "--seed", "1"]))
     assert other != path
 
 
@@ -102,7 +104,7 @@ def test_search_summary_counts_checked_hits():
         "try 3 5 4: 4+3=7 5*7=35 vs 23 no\ntry 3 5 4: 5*4=20 20+3=23 vs 23 yes",  # hit, said yes
         "try 3 5 4: 5*4=20 20+3=24 vs 23 no",  # a true hit with an arithmetic slip: said no
     ]
-    s = corpus.search_summary(thinkings, [23, 23])
+    s = traces.search_summary(thinkings, [23, 23])
     assert s["search/hits"] == 2 and s["search/hit_yes_rate"] == 0.5
     assert s["search/arithmetic_ok"] == 2 / 3
     assert s["search/continue_after_no"] == 0.5  # the first trace went on after its "no", the second did not

@@ -68,8 +68,9 @@ def test_imports_stay_light():
     # Reward functions run inside the training loop and the package is imported by notebooks:
     # neither should drag in torch/transformers/datasets just to grade text.
     code = (
-        "import sys, tinyzero, tinyzero.grader, tinyzero.countdown, tinyzero.multiplication, "
-        "tinyzero.rewards, tinyzero.tasks; "
+        "import sys, tinyzero, tinyzero.tasks, tinyzero.tasks.grading, tinyzero.tasks.countdown, "
+        "tinyzero.tasks.multiplication, tinyzero.tasks.rewards, tinyzero.stats, tinyzero.nano.traces, "
+        "tinyzero.nano.corpus; "
         "print(sorted(m for m in ('torch', 'transformers', 'datasets', 'trl') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)

@@ -11,8 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinyzero.grader import Verdict
-from tinyzero.rewards import answer_reward, format_reward, multiplication_reward, score
+from tinyzero.tasks.grading import Verdict
+from tinyzero.tasks.countdown import answer_reward
+from tinyzero.tasks.multiplication import multiplication_reward
+from tinyzero.tasks.rewards import format_reward, score
 from tinyzero.tasks import TASKS, detect_task
 
 GOOD = "44 + 19 + 35 = 98.</think>\n<answer>44 + 19 + 35</answer>"

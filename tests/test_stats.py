@@ -7,24 +7,24 @@ from types import SimpleNamespace
 
 import pytest
 
-from tinyzero import metrics
+from tinyzero import callbacks, runfiles, stats
 from tinyzero.tasks import TASKS
 
 GOOD = "5*4=20\n20+3=23 yes</think>\n<answer>(5*4)+3</answer>"
 
 
 def test_thinking_length_counts_characters_inside_think():
-    assert metrics.thinking_length(GOOD) == len("5*4=20\n20+3=23 yes")
-    assert metrics.thinking_length("<think>abc</think><answer>1</answer>") == 3
-    assert metrics.thinking_length("<answer>1</answer>") == 0
+    assert stats.thinking_length(GOOD) == len("5*4=20\n20+3=23 yes")
+    assert stats.thinking_length("<think>abc</think><answer>1</answer>") == 3
+    assert stats.thinking_length("<answer>1</answer>") == 0
 
 
 def test_attempts_counts_thinking_lines_with_equals():
-    assert metrics.attempts(GOOD) == 2
-    assert metrics.attempts("3+5=8 no\nhmm\n8*4=32 no\n</think><answer>x=1</answer>") == 2
-    assert metrics.attempts("no equals here</think>") == 0
+    assert stats.attempts(GOOD) == 2
+    assert stats.attempts("3+5=8 no\nhmm\n8*4=32 no\n</think><answer>x=1</answer>") == 2
+    assert stats.attempts("no equals here</think>") == 0
     # a self-check recomputes an attempt; it is not a new one
-    assert metrics.attempts("try 3 5 4: 5*4=20 20+3=23 vs 23 yes\nwait, let me check: 5*4=20 20+3=23 vs 23 yes") == 1
+    assert stats.attempts("try 3 5 4: 5*4=20 20+3=23 vs 23 yes\nwait, let me check: 5*4=20 20+3=23 vs 23 yes") == 1
 
 
 @pytest.mark.parametrize(
@@ -41,36 +41,36 @@ def test_attempts_counts_thinking_lines_with_equals():
     ],
 )
 def test_self_check_phrases(text, expected):
-    assert metrics.has_self_check(text) is expected
+    assert stats.has_self_check(text) is expected
 
 
 def test_truncated_needs_full_length_and_no_eos():
-    assert metrics.is_truncated([5] * 8, 8, [1])
-    assert not metrics.is_truncated([5] * 7 + [1], 8, [1])  # ended exactly at the limit
-    assert not metrics.is_truncated([5, 1], 8, [1])
-    assert not metrics.is_truncated([5] * 3, 8, [1])  # short (a decoded-only record)
+    assert stats.is_truncated([5] * 8, 8, [1])
+    assert not stats.is_truncated([5] * 7 + [1], 8, [1])  # ended exactly at the limit
+    assert not stats.is_truncated([5, 1], 8, [1])
+    assert not stats.is_truncated([5] * 3, 8, [1])  # short (a decoded-only record)
 
 
 def test_analyze_and_summarize():
-    stats = [metrics.analyze(GOOD), metrics.analyze("wait</think>no answer", truncated=True)]
-    assert stats[0]["well_formed"] and not stats[1]["well_formed"]
-    s = metrics.summarize(stats, [True, False])
+    rows = [stats.analyze(GOOD), stats.analyze("wait</think>no answer", truncated=True)]
+    assert rows[0]["well_formed"] and not rows[1]["well_formed"]
+    s = stats.summarize(rows, [True, False])
     assert s["accuracy"] == 0.5
     assert s["format_rate"] == 0.5
     assert s["truncation_rate"] == 0.5
     assert s["self_check_rate"] == 0.5
     assert s["attempts"] == 1.0
-    assert set(s) == set(metrics.SUMMARY_KEYS)
+    assert set(s) == set(stats.SUMMARY_KEYS)
     with pytest.raises(ValueError):
-        metrics.summarize(stats, [True])
+        stats.summarize(rows, [True])
 
 
 def test_analyze_accepts_conversational_completions():
-    assert metrics.analyze([{"role": "assistant", "content": GOOD}]) == metrics.analyze(GOOD)
+    assert stats.analyze([{"role": "assistant", "content": GOOD}]) == stats.analyze(GOOD)
 
 
 def test_train_metrics_reward_logs_and_rewards_nothing():
-    fn = metrics.make_train_metrics(TASKS["countdown"], max_completion_length=10, eos_token_ids=[1])
+    fn = callbacks.train_metrics_reward(TASKS["countdown"], max_completion_length=10, eos_token_ids=[1])
     logged = {}
     completions = [GOOD, "nonsense"]
     rewards = fn(
@@ -85,7 +85,7 @@ def test_train_metrics_reward_logs_and_rewards_nothing():
     assert rewards == [0.0, 0.0]
     assert logged["train/accuracy"] == 0.5
     assert logged["train/truncation_rate"] == 0.5
-    assert set(logged) == {f"train/{k}" for k in metrics.SUMMARY_KEYS}
+    assert set(logged) == {f"train/{k}" for k in stats.SUMMARY_KEYS}
 
 
 def _state(step, history):
@@ -95,24 +95,24 @@ def _state(step, history):
 def test_metrics_file_rewrites_from_checkpoint_history(tmp_path):
     """On resume the file is rebuilt from the checkpoint's log_history: no lost or extra rows."""
     args = SimpleNamespace(output_dir=str(tmp_path))
-    cb = metrics.MetricsFileCallback()
+    cb = callbacks.MetricsFileCallback()
     # A killed run logged steps 0..3 (and a torn line); its checkpoint has steps 0..2.
-    (tmp_path / metrics.METRICS_FILE).write_text(
+    (tmp_path / runfiles.METRICS_FILE).write_text(
         "".join(json.dumps({"step": s, "loss": 1.0}) + "\n" for s in range(4)) + '{"step": 4, "lo'
     )
-    (tmp_path / metrics.SAMPLES_FILE).write_text(
+    (tmp_path / runfiles.SAMPLES_FILE).write_text(
         "".join(json.dumps({"step": s, "completion": "x"}) + "\n" for s in (0, 2, 4))
     )
     history = [{"step": s, "loss": 1.0} for s in range(3)]
     cb.on_train_begin(args, _state(2, history), None)
     cb.on_log(args, _state(3, history), None, logs={"loss": 0.5, "bad": float("nan")})
     cb.on_log(args, _state(3, history), None, logs={"train_runtime": 1.0})  # the end summary: not a step row
-    rows = metrics.read_jsonl(tmp_path / metrics.METRICS_FILE)
+    rows = runfiles.read_jsonl(tmp_path / runfiles.METRICS_FILE)
     assert [r["step"] for r in rows] == [0, 1, 2, 3]
     assert rows[-1] == {"step": 3, "loss": 0.5, "bad": None}
-    assert [r["step"] for r in metrics.read_jsonl(tmp_path / metrics.SAMPLES_FILE)] == [0, 2]
+    assert [r["step"] for r in runfiles.read_jsonl(tmp_path / runfiles.SAMPLES_FILE)] == [0, 2]
 
 
 def test_format_log_is_one_short_line():
-    line = metrics.format_log(7, {"reward": 0.1234, "eval/accuracy": 0.25, "eval/thinking_length": 41.6, "loss": 3})
+    line = callbacks.format_log(7, {"reward": 0.1234, "eval/accuracy": 0.25, "eval/thinking_length": 41.6, "loss": 3})
     assert line == "step    7 | reward 0.123 | EVAL acc 0.25 | EVAL think 42"

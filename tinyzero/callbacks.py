@@ -1,19 +1,9 @@
-"""What tinyzero measures while it trains, and where the numbers go.
+"""Trainer callbacks: what tinyzero measures while it trains, and where the numbers go.
 
 The "aha moment" is two curves rising together: held-out accuracy and the length of the
-thinking. This module computes both (and a few more) for every completion, logs them into
+thinking. This module measures both (and a few more, ``tinyzero.stats``), logs them into
 ``trainer.state.log_history`` (so every ``report_to`` backend sees them) and writes
 ``<output_dir>/metrics.jsonl``: one JSON object per logged step, with a ``step`` key.
-
-Per-completion analysis (pure functions of the text, easy to test)
-    thinking_length    characters of reasoning inside ``<think>`` (``grader.thinking_text``)
-    completion_length  characters of the whole completion
-    attempts           lines of the thinking that contain "=" and no self-check phrase
-                       (one tried calculation each)
-    self_check         says "wait", "let me check", "let me verify", "double-check" or
-                       "recheck" (case-insensitive, whole words)
-    well_formed        ``<think>...</think><answer>...</answer>`` (``grader.is_well_formed``)
-    truncated          hit max_completion_length without an end-of-sequence token
 
 metrics.jsonl columns (the same names appear in ``trainer.state.log_history``)
     step                          optimizer steps done; 0 is the model before any update
@@ -24,7 +14,7 @@ metrics.jsonl columns (the same names appear in ``trainer.state.log_history``)
     eval/truncation_rate          fraction cut off at max_completion_length
     eval/self_check_rate          fraction with a self-check phrase
     eval/attempts                 mean attempts ("=" lines, self-checks aside) in the thinking
-    eval/search/*                 nano Countdown only (``tinyzero.corpus.search_summary``):
+    eval/search/*                 nano Countdown only (``tinyzero.nano.traces.search_summary``):
                                   hit_yes_rate (a true hit checked "yes"), continue_after_no
                                   (another attempt after a miss), arithmetic_ok, hits
     train/<same names>            the same statistics over the step's training completions (with
@@ -48,38 +38,40 @@ only because the model did.
 ``<output_dir>/samples.jsonl`` keeps a few held-out completions per evaluation (the same
 problems every time) so the growth of the reasoning can be read; ``python -m tinyzero.plot``
 turns both files into PNGs and ``samples.md``.
+
+The callbacks, all passed to ``GRPOTrainer(callbacks=[...])`` by ``tinyzero.train``:
+``HeldOutEvalCallback`` (the eval/ rows), ``MetricsFileCallback`` (metrics.jsonl),
+``CompactProgressCallback`` (one console line per log), ``NanoMarkerCallback`` (nano
+checkpoints keep their tokenizer marker). ``train_metrics_reward`` is the weight-0 reward
+function that logs ``train/*``, and ``time_rollouts`` adds the ``time/*`` columns.
 """
 
 from __future__ import annotations
 
 import functools
-import json
-import math
-import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from transformers import TrainerCallback
+from transformers import Trainer, TrainerCallback
 from transformers.trainer_callback import ProgressCallback
 
-from tinyzero.grader import completion_text, is_well_formed, thinking_text
+from tinyzero.nano.tokenizer import save_tokenizer
+from tinyzero.runfiles import METRICS_FILE, SAMPLES_FILE, append_jsonl, is_step_row, read_jsonl, rewrite_jsonl
+from tinyzero.sampling import evaluate_model, sampling_config
+from tinyzero.stats import analyze, is_truncated, rows_from_columns, summarize
+from tinyzero.tasks.grading import completion_text
 
-METRICS_FILE = "metrics.jsonl"
-SAMPLES_FILE = "samples.jsonl"
-# The statistics logged under eval/ and train/, in display order.
-SUMMARY_KEYS = (
-    "accuracy",
-    "thinking_length",
-    "completion_length",
-    "format_rate",
-    "truncation_rate",
-    "self_check_rate",
-    "attempts",
-)
 
-_SELF_CHECK = re.compile(r"\b(?:wait|let\s+me\s+check|let\s+me\s+verify|double-check|recheck)\b", re.IGNORECASE)
+def instrument(trainer) -> None:
+    """What tinyzero adds to a built GRPOTrainer: the ``time/*`` columns, and the compact
+    progress line in place of Trainer's own bar (Trainer adds that one after the callbacks
+    it is given, so it is removed here rather than never added)."""
+    time_rollouts(trainer)
+    for cb in list(trainer.callback_handler.callbacks):
+        if type(cb) is ProgressCallback:
+            trainer.remove_callback(cb)
 
 
 def time_rollouts(trainer) -> None:
@@ -106,77 +98,10 @@ def time_rollouts(trainer) -> None:
     trainer._generate_and_score_completions = timed(trainer._generate_and_score_completions, "time/rollout")
 
 
-# --- per-completion analysis ------------------------------------------------------------
-
-
-def thinking_length(text: str) -> int:
-    """Characters of reasoning inside the think section."""
-    return len(thinking_text(text))
-
-
-def attempts(text: str) -> int:
-    """Lines of the thinking that contain "=", self-checks not counted: one tried calculation each.
-
-    The one definition of "attempts" in tinyzero (training metrics, eval and the base-model
-    report alike). It needs no knowledge of the trace format, so it works for any model.
-    """
-    return sum("=" in line and not _SELF_CHECK.search(line) for line in thinking_text(text).splitlines())
-
-
-def has_self_check(text: str) -> bool:
-    """Whether the completion re-examines itself ("wait", "let me check", ...)."""
-    return bool(_SELF_CHECK.search(text))
-
-
-def is_truncated(completion_ids: Sequence[int], max_completion_length: int, eos_token_ids: Iterable[int]) -> bool:
-    """Cut off by the length limit: as long as allowed and with no end-of-sequence token."""
-    eos = set(eos_token_ids)
-    return len(completion_ids) >= max_completion_length and not any(t in eos for t in completion_ids)
-
-
-def analyze(completion: Any, truncated: bool = False) -> dict[str, Any]:
-    """All per-completion statistics of one completion (a string or TRL message list)."""
-    text = completion_text(completion)
-    return {
-        "thinking_length": thinking_length(text),
-        "completion_length": len(text),
-        "attempts": attempts(text),
-        "self_check": has_self_check(text),
-        "well_formed": is_well_formed(text),
-        "truncated": bool(truncated),
-    }
-
-
-def summarize(stats: Sequence[dict[str, Any]], correct: Sequence[bool]) -> dict[str, float]:
-    """Means over a batch of ``analyze`` results and grades, keyed by ``SUMMARY_KEYS``."""
-    n = len(stats)
-    if n == 0 or len(correct) != n:
-        raise ValueError(f"need one grade per completion, got {len(correct)} for {n}")
-
-    def mean(key: str) -> float:
-        return sum(float(s[key]) for s in stats) / n
-
-    return {
-        "accuracy": sum(map(bool, correct)) / n,
-        "thinking_length": mean("thinking_length"),
-        "completion_length": mean("completion_length"),
-        "format_rate": mean("well_formed"),
-        "truncation_rate": mean("truncated"),
-        "self_check_rate": mean("self_check"),
-        "attempts": mean("attempts"),
-    }
-
-
-def rows_from_columns(columns: dict[str, Any], n: int) -> list[dict[str, Any]]:
-    """Per-completion rows from the column lists TRL passes to reward functions as kwargs."""
-    cols = {k: v for k, v in columns.items() if isinstance(v, (list, tuple)) and len(v) == n}
-    return [{k: v[i] for k, v in cols.items()} for i in range(n)]
-
-
 # --- training-batch statistics ----------------------------------------------------------
 
 
-def make_train_metrics(task, max_completion_length: int, eos_token_ids: Iterable[int]) -> Callable[..., list[float]]:
+def train_metrics_reward(task, max_completion_length: int, eos_token_ids: Iterable[int]) -> Callable[..., list[float]]:
     """A reward function that rewards nothing and logs ``train/*`` statistics of each batch.
 
     GRPOTrainer calls every reward function with the batch's completions, their token ids
@@ -215,72 +140,66 @@ class HeldOutEvalCallback(TrainerCallback):
 
     def __init__(
         self,
-        trainer,
         task,
-        dataset,
+        rows: list[dict],
         eval_every: int,
         batch_size: int = 64,
         num_samples: int = 4,
         seed: int = 0,
         search: bool = False,
     ):
-        self.search = search
-        self.trainer = trainer
         self.task = task
-        self.rows = [dict(r) for r in dataset]
+        self.rows = rows
         self.eval_every = eval_every
         self.batch_size = batch_size
         self.num_samples = num_samples
         self.seed = seed
+        self.search = search
+        self.trainer = None
+
+    def bind(self, trainer) -> None:
+        """The trainer whose model is sampled and whose log rows receive the figures."""
+        self.trainer = trainer
 
     def evaluate(self, step: int) -> dict[str, float]:
-        from tinyzero.evaluate import generate, sampling_config  # noqa: PLC0415 (evaluate imports this module)
-
         trainer, args = self.trainer, self.trainer.args
         # The trainer's own sampling settings; with vLLM it has none, so rebuild them from args.
         config = getattr(trainer, "generation_config", None) or sampling_config(
             trainer.model, trainer.processing_class, args.max_completion_length, args.temperature, args.top_p, args.top_k
         )
         with trainer.accelerator.autocast():
-            generations = generate(
+            summary, records = evaluate_model(
                 trainer.model,
                 trainer.processing_class,
-                [r["prompt"] for r in self.rows],
+                self.task,
+                self.rows,
                 config,
+                k=1,
                 batch_size=self.batch_size,
                 seed=self.seed,
+                search=self.search,
             )
-        texts = [g[0].text for g in generations]
-        stats = [analyze(g[0].text, g[0].truncated) for g in generations]
-        verdicts = [self.task.grade(t, row) for t, row in zip(texts, self.rows)]
-        if trainer.args.should_save and self.num_samples > 0:
+        if args.should_save and self.num_samples > 0:
             samples = [
                 {
                     "step": step,
-                    "index": i,
-                    "prompt": self.rows[i]["prompt"],
-                    "completion": texts[i],
-                    "correct": verdicts[i].correct,
-                    "reason": verdicts[i].reason,
-                    "thinking_length": stats[i]["thinking_length"],
+                    "index": r["problem"],
+                    "prompt": self.rows[r["problem"]]["prompt"],
+                    "completion": r["completion"],
+                    "correct": r["correct"],
+                    "reason": r["reason"],
+                    "thinking_length": r["thinking_length"],
                 }
-                for i in range(min(self.num_samples, len(texts)))
+                for r in records[: self.num_samples]
             ]
-            append_jsonl(Path(trainer.args.output_dir) / SAMPLES_FILE, samples)
-        summary = summarize(stats, [v.correct for v in verdicts])
-        if self.search:  # nano Countdown traces can be read back (tinyzero.corpus.search_summary)
-            from tinyzero.corpus import search_summary  # noqa: PLC0415
-
-            summary.update(search_summary([thinking_text(t) for t in texts], [r["target"] for r in self.rows]))
-        return {f"eval/{k}": v for k, v in summary.items()}
+            append_jsonl(Path(args.output_dir) / SAMPLES_FILE, samples)
+        return {f"eval/{k}": v for k, v in summary.items() if k not in ("problems", "k")}
 
     def on_train_begin(self, args, state, control, **kwargs):
         # Step 0: the base model, before any update. A resumed run already has it.
         if self.eval_every > 0 and self.rows and state.global_step == 0:
             # transformers.Trainer.log, not GRPOTrainer.log: this row is only ours, and
             # GRPOTrainer.log would also flush (empty) training buffers into it.
-            from transformers import Trainer  # noqa: PLC0415
-
             Trainer.log(self.trainer, self.evaluate(0))
         return control
 
@@ -301,39 +220,6 @@ class HeldOutEvalCallback(TrainerCallback):
 # --- metrics.jsonl ----------------------------------------------------------------------
 
 
-def _clean(value: Any) -> Any:
-    # JSON has no NaN/inf: write them as null, as TRL does for reward functions returning None.
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def is_step_row(log: dict[str, Any]) -> bool:
-    """A per-step log row (not the end-of-training summary that Trainer logs as well)."""
-    return "train_runtime" not in log
-
-
-def append_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
-    with open(path, "a") as f:
-        for row in rows:
-            f.write(json.dumps({k: _clean(v) for k, v in row.items()}) + "\n")
-        f.flush()
-
-
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a JSONL file; a torn last line (the process was killed mid-write) is skipped."""
-    rows = []
-    path = Path(path)
-    if not path.is_file():
-        return rows
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
-
-
 class MetricsFileCallback(TrainerCallback):
     """Appends every per-step log row to ``<output_dir>/metrics.jsonl`` as it is logged.
 
@@ -348,23 +234,15 @@ class MetricsFileCallback(TrainerCallback):
             out = Path(args.output_dir)
             out.mkdir(parents=True, exist_ok=True)
             rows = [r for r in state.log_history if is_step_row(r)]
-            _rewrite(out / METRICS_FILE, rows)
+            rewrite_jsonl(out / METRICS_FILE, rows)
             samples = [r for r in read_jsonl(out / SAMPLES_FILE) if r.get("step", 0) <= state.global_step]
-            _rewrite(out / SAMPLES_FILE, samples)
+            rewrite_jsonl(out / SAMPLES_FILE, samples)
         return control
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if state.is_world_process_zero and logs and is_step_row(logs):
             append_jsonl(Path(args.output_dir) / METRICS_FILE, [{"step": state.global_step, **logs}])
         return control
-
-
-def _rewrite(path: Path, rows: list[dict[str, Any]]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.unlink(missing_ok=True)
-    tmp.touch()
-    append_jsonl(tmp, rows)
-    tmp.replace(path)
 
 
 # --- console ----------------------------------------------------------------------------
@@ -396,3 +274,21 @@ class CompactProgressCallback(ProgressCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if state.is_world_process_zero and self.training_bar is not None and logs and is_step_row(logs):
             self.training_bar.write(format_log(state.global_step, logs))
+
+
+class NanoMarkerCallback(TrainerCallback):
+    """Saves every checkpoint's tokenizer the nano way (with the marker file).
+
+    Trainer saves the tokenizer with plain ``save_pretrained``, which knows nothing of the
+    marker; without it ``tinyzero.eval --model runs/nano/checkpoint-50`` would fall back to
+    AutoTokenizer. Only added to the trainer for nano tokenizers.
+    """
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if state.is_world_process_zero and folder.is_dir():
+            save_tokenizer(self.tokenizer, folder)
+        return control

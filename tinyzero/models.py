@@ -3,9 +3,9 @@
 Three kinds of name are accepted, in this order:
 
 - ``"nano"``: tinyzero's own ~1M-parameter base model, pretrained on the CPU once and cached
-  (``tinyzero.pretrain.ensure_base_model``). This is the default and needs no internet.
+  (``tinyzero.nano.pretrain.ensure_base_model``). This is the default and needs no internet.
 - a local folder written by ``save_pretrained``. A *nano* folder (it carries the marker file
-  of ``tinyzero.nano``) gets the nano character tokenizer: ``AutoTokenizer`` would silently
+  of ``tinyzero.nano.tokenizer``) gets the nano character tokenizer: ``AutoTokenizer`` would silently
   hand back Qwen2's byte-level tokenizer for it, because the folder's config says ``qwen2``.
 - anything else is a Hugging Face Hub id such as ``Qwen/Qwen2.5-1.5B`` (needs internet the
   first time; tests never download).
@@ -17,13 +17,10 @@ Tokenizers are returned with left padding: every batch here is a generation batc
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from transformers import TrainerCallback
-
-from tinyzero import nano
+from tinyzero.nano import tokenizer as nano
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -35,7 +32,7 @@ NANO = "nano"
 def resolve_model_path(name_or_path: str, pretrain_config: str | None = None) -> str:
     """A local folder or Hub id for ``name_or_path``; "nano" pretrains (once) or reuses the cache."""
     if name_or_path == NANO:
-        from tinyzero.pretrain import ensure_base_model  # noqa: PLC0415 (pulls in the corpus code)
+        from tinyzero.nano.pretrain import ensure_base_model  # noqa: PLC0415 (pulls in the corpus code)
 
         return str(ensure_base_model(pretrain_config))
     path = Path(name_or_path).expanduser()
@@ -113,29 +110,31 @@ def load_model_and_tokenizer(
     return model, tokenizer
 
 
-def is_nano_tokenizer(tokenizer: PreTrainedTokenizerBase) -> bool:
-    """True for a tokenizer made by ``tinyzero.nano.build_tokenizer`` (its exact vocabulary)."""
-    return tokenizer.get_vocab() == _nano_vocab()
+def training_dtype(model_args: ModelConfig, training_args) -> str | None:
+    """The dtype to load a model in for training: float32 for a full fine-tune.
 
-
-@functools.cache
-def _nano_vocab() -> dict[str, int]:
-    return nano.build_tokenizer().get_vocab()
-
-
-class NanoMarkerCallback(TrainerCallback):
-    """Saves every checkpoint's tokenizer the nano way (with the marker file).
-
-    Trainer saves the tokenizer with plain ``save_pretrained``, which knows nothing of the
-    marker; without it ``tinyzero.eval --model runs/nano/checkpoint-50`` would fall back to
-    AutoTokenizer. Only added to the trainer for nano tokenizers.
+    AdamW on bfloat16 weights rounds away updates below ~1/256 of a weight: at lr 1e-6 most of
+    a 1.5B model would never change. TRL's ``bf16: true`` only adds autocast and keeps no
+    float32 master copy, so the weights themselves must be float32 (ZeRO-2 keeps such a copy
+    on its own, which is why single- and multi-GPU runs would otherwise differ). LoRA keeps
+    its adapters in float32 (peft) and may load the frozen base in the recipe's dtype.
     """
+    if model_args.use_peft:
+        return model_args.dtype
+    if model_args.dtype not in (None, "auto", "float32"):
+        autocast = "bf16" if training_args.bf16 else "fp16" if training_args.fp16 else "none"
+        print(f"[tinyzero] full fine-tune: float32 master weights (recipe dtype {model_args.dtype}; autocast {autocast})")
+    return "float32"
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase):
-        self.tokenizer = tokenizer
 
-    def on_save(self, args, state, control, **kwargs):
-        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        if state.is_world_process_zero and folder.is_dir():
-            nano.save_tokenizer(self.tokenizer, folder)
-        return control
+def load_for_inference(
+    name_or_path: str, dtype: str = "auto", device: str | None = None, pretrain_config: str | None = None
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """(model, tokenizer) in eval mode on ``device`` (default: cuda when there is one)."""
+    import torch  # noqa: PLC0415
+    from trl import ModelConfig  # noqa: PLC0415
+
+    model, tokenizer = load_model_and_tokenizer(name_or_path, ModelConfig(dtype=dtype), pretrain_config)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device).eval()
+    return model, tokenizer

@@ -4,7 +4,7 @@
     python -m tinyzero.plot --compare runs/a runs/b --out ab.png   # runs overlaid (seeds, loss types)
 
 Reads ``metrics.jsonl`` (else the ``log_history`` of ``trainer_state.json`` in the run or its
-last checkpoint) and ``samples.jsonl`` (see ``tinyzero.metrics`` for the columns). Writes:
+last checkpoint) and ``samples.jsonl`` (see ``tinyzero.callbacks`` for the columns). Writes:
 
 - ``plots/accuracy.png``: held-out and training accuracy vs step
 - ``plots/thinking_length.png``: characters of thinking, held-out and training
@@ -19,11 +19,11 @@ last checkpoint) and ``samples.jsonl`` (see ``tinyzero.metrics`` for the columns
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-from tinyzero.metrics import METRICS_FILE, SAMPLES_FILE, is_step_row, read_jsonl
+from tinyzero import cli
+from tinyzero.runfiles import METRICS_FILE, SAMPLES_FILE, is_step_row, read_jsonl
 
 
 def load_history(run_dir: str | Path) -> list[dict[str, Any]]:
@@ -221,19 +221,28 @@ def samples_markdown(samples: list[dict[str, Any]], max_steps_shown: int = 5) ->
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    usage = "usage: python -m tinyzero.plot RUN_DIR\n       python -m tinyzero.plot --compare RUN_DIR RUN_DIR... --out FILE.png"
-    if argv[:1] == ["--compare"]:
-        if "--out" not in argv or argv.index("--out") != len(argv) - 2 or len(argv) < 5:
-            raise SystemExit(usage)
-        print(compare_runs(argv[1:-2], argv[-1]))
-        return
-    if len(argv) != 1 or argv[0].startswith("-"):
-        raise SystemExit(usage)
-    for path in plot_run(argv[0]):
+def main(argv: list[str] | None = None) -> list[Path]:
+    parser = cli.ArgumentParser(prog="python -m tinyzero.plot", description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", help="run folder(s): one to plot, several with --compare")
+    parser.add_argument("--compare", action="store_true", help="overlay the runs in one figure (needs --out)")
+    parser.add_argument("--out", help="the comparison figure's path (.png)")
+    parser.add_argument("--labels", nargs="+", help="one legend label per run (default: folder names)")
+    parser.add_argument("--title", default="", help="the comparison figure's title")
+    args = parser.parse_args(argv)
+    if args.compare:
+        if not args.out:
+            parser.error("--compare needs --out FILE.png")
+        if args.labels and len(args.labels) != len(args.runs):
+            parser.error(f"{len(args.labels)} --labels for {len(args.runs)} runs")
+        paths = [compare_runs(args.runs, args.out, args.labels, args.title)]
+    else:
+        if len(args.runs) != 1 or args.out or args.labels:
+            parser.error("plot one run at a time; overlay several with --compare ... --out FILE.png")
+        paths = plot_run(args.runs[0])
+    for path in paths:
         print(path)
+    return paths
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

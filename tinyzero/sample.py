@@ -2,16 +2,17 @@
 
     python -m tinyzero.sample --model runs/nano --nums 3 5 4 --target 23
     python -m tinyzero.sample --model runs/nano --index 7             # problem 7 of the test split
-    python -m tinyzero.sample --model nano --index 0 --n 8 --temperature 0.7
+    python -m tinyzero.sample --model nano --dataset multiplication --index 0 --n 8 --temperature 0.7
 
 Countdown problems can be given directly (``--nums``/``--target``); any task's problems can
-be picked by index from a dataset split (``--task``, ``--dataset``, ``--split``).
+be picked by index from a dataset split, graded by the data's own task.
 """
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
+
+from tinyzero import cli
 
 
 @dataclass
@@ -20,8 +21,8 @@ class SampleArguments:
     nums: list[int] | None = field(default=None, metadata={"help": "Countdown numbers, e.g. --nums 3 5 4."})
     target: int | None = field(default=None, metadata={"help": "Countdown target."})
     index: int = field(default=0, metadata={"help": "Problem index in the split (when --nums is not given)."})
-    task: str = "countdown"
     dataset: str = "countdown_nano"
+    task: str | None = field(default=None, metadata={"help": "Only for a user file whose columns don't tell the task."})
     split: str = "test"
     template: str | None = field(default=None, metadata={"help": "Default: nano for nano models, else base."})
     n: int = field(default=4, metadata={"help": "Completions to sample."})
@@ -32,25 +33,30 @@ class SampleArguments:
     device: str | None = None
     pretrain_config: str | None = None
 
+    def __post_init__(self):
+        if (self.nums is None) != (self.target is None):
+            raise ValueError("--nums and --target go together (a Countdown problem); other tasks: use --index")
+
 
 def main(args: SampleArguments) -> list[str]:
-    from tinyzero.eval import load_for_eval  # noqa: PLC0415
-    from tinyzero.evaluate import generate, sampling_config  # noqa: PLC0415
-    from tinyzero.metrics import analyze  # noqa: PLC0415
+    from tinyzero.models import load_for_inference  # noqa: PLC0415
+    from tinyzero.nano.tokenizer import is_nano_tokenizer  # noqa: PLC0415
+    from tinyzero.sampling import generate, sampling_config  # noqa: PLC0415
+    from tinyzero.stats import analyze  # noqa: PLC0415
     from tinyzero.tasks import TASKS  # noqa: PLC0415
+    from tinyzero.tasks.data import load_task_data  # noqa: PLC0415
 
-    task = TASKS[args.task]
-    model, tokenizer, nano = load_for_eval(args.model, args.dtype, args.device, args.pretrain_config)
-    template = args.template or ("nano" if nano else "base")
+    model, tokenizer = load_for_inference(args.model, args.dtype, args.device, args.pretrain_config)
+    template = args.template or ("nano" if is_nano_tokenizer(tokenizer) else "base")
     if args.nums is not None:
-        if args.task != "countdown" or args.target is None:
-            raise SystemExit("--nums needs --target (and the countdown task); other tasks: use --index")
-        row = {"nums": list(args.nums), "target": args.target}
-        row["prompt"] = task.prompt(row, template)
+        row = {"nums": list(args.nums), "target": args.target, "task": "countdown"}
+        row["prompt"] = TASKS["countdown"].prompt(row, template)
     else:
-        from tinyzero.data import load_task_data  # noqa: PLC0415
-
-        row = dict(load_task_data(args.dataset, split=args.split, template=template)[args.index])
+        data = load_task_data(args.dataset, split=args.split, template=template, task=args.task)
+        if not 0 <= args.index < len(data):
+            raise ValueError(f"--index {args.index} is outside {args.dataset}/{args.split} (0..{len(data) - 1})")
+        row = dict(data[args.index])
+    task = TASKS[row["task"]]
     config = sampling_config(model, tokenizer, args.max_completion_length, args.temperature)
     (group,) = generate(model, tokenizer, [row["prompt"]], config, num_return_sequences=args.n, seed=args.seed)
     prompt = row["prompt"] if isinstance(row["prompt"], str) else str(row["prompt"])
@@ -66,11 +72,9 @@ def main(args: SampleArguments) -> list[str]:
 
 
 def parse_args(argv: list[str] | None = None) -> SampleArguments:
-    from trl import TrlParser  # noqa: PLC0415
-
-    (args,) = TrlParser((SampleArguments,)).parse_args_and_config(list(sys.argv[1:] if argv is None else argv))
+    (args,) = cli.parse((SampleArguments,), argv, prog="python -m tinyzero.sample")
     return args
 
 
 if __name__ == "__main__":
-    main(parse_args())
+    cli.run(main, parse_args())

@@ -1,21 +1,18 @@
-"""Sampling and scoring, shared by the training-time eval callback and ``tinyzero.eval``.
+"""Sampling from a model, and the one held-out evaluation built on it.
 
+- ``sampling_config``: the sampling GRPOTrainer uses, as a ``GenerationConfig``.
 - ``generate``: batched sampling with left padding and no gradients, under a fixed seed that
   leaves the caller's random state alone; each completion comes back as text, token ids and
   whether it was cut off by the length limit.
-- ``pass_at_k``: the unbiased estimator of Chen et al. (2021), "Evaluating Large Language
-  Models Trained on Code": with n samples of which c are correct,
-  pass@k = 1 - C(n - c, k) / C(n, k).
-- ``evaluate_model``: k samples per problem, graded by the task; pass@1, pass@k and the
-  statistics of ``tinyzero.metrics``.
-
-The command line is ``python -m tinyzero.eval`` (see ``tinyzero/eval.py``).
+- ``evaluate_model``: k samples per problem, graded by the task's ``grade`` (the reward's
+  definition of correct); accuracy (pass@1), pass@k, the statistics of ``tinyzero.stats``
+  and, for nano Countdown traces, the search figures of ``tinyzero.nano.traces``. The
+  training callback, ``python -m tinyzero.eval`` and the notebooks all call it.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +20,9 @@ from typing import Any
 import torch
 from transformers import GenerationConfig
 
-from tinyzero.metrics import SUMMARY_KEYS, analyze, summarize
+from tinyzero.nano.traces import search_summary
+from tinyzero.stats import SUMMARY_KEYS, analyze, pass_at_k, summarize
+from tinyzero.tasks.grading import thinking_text
 
 
 @dataclass(frozen=True)
@@ -118,29 +117,26 @@ def generate(
     return out
 
 
-def pass_at_k(n: int, c: int, k: int) -> float:
-    """Unbiased pass@k from n samples with c correct: 1 - C(n-c, k) / C(n, k)."""
-    if not 0 <= c <= n or not 1 <= k <= n:
-        raise ValueError(f"need 0 <= c <= n and 1 <= k <= n, got n={n} c={c} k={k}")
-    if n - c < k:
-        return 1.0
-    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
-
-
 def evaluate_model(
     model,
     tokenizer,
     task,
     rows: Sequence[dict[str, Any]],
     generation_config: GenerationConfig,
-    k: int = 8,
+    k: int = 1,
     batch_size: int = 64,
     seed: int = 0,
+    search: bool = False,
 ) -> tuple[dict[str, float], list[dict[str, Any]]]:
-    """(summary, per-completion records) for k samples on each row (rows carry ``prompt``)."""
+    """(summary, per-completion records) for k samples on each row (rows carry ``prompt``).
+
+    summary: ``problems``, ``k``, every ``SUMMARY_KEYS`` figure over all samples
+    (``accuracy`` is pass@1, the mean fraction of correct samples), ``pass@k`` when k > 1, and
+    with ``search`` the nano trace figures (``search/*``; Countdown in the nano format only).
+    """
     groups = generate(model, tokenizer, [r["prompt"] for r in rows], generation_config, k, batch_size, seed)
     records, stats, correct, per_problem = [], [], [], []
-    for i, (row, group) in enumerate(zip(rows, groups)):
+    for i, (row, group) in enumerate(zip(rows, groups, strict=True)):
         c = 0
         for j, g in enumerate(group):
             verdict = task.grade(g.text, row)
@@ -148,13 +144,16 @@ def evaluate_model(
             stats.append(s)
             correct.append(verdict.correct)
             c += verdict.correct
-            records.append({"problem": i, "sample": j, "completion": g.text, "correct": verdict.correct,
-                            "reason": verdict.reason, **s})
+            records.append(
+                {"problem": i, "sample": j, "completion": g.text, "correct": verdict.correct, "reason": verdict.reason, **s}
+            )
         per_problem.append(c)
     summary: dict[str, float] = {"problems": len(rows), "k": k}
-    summary["pass@1"] = sum(pass_at_k(k, c, 1) for c in per_problem) / len(rows)
+    figures = summarize(stats, correct)
+    summary.update({key: figures[key] for key in SUMMARY_KEYS})
     if k > 1:
         summary[f"pass@{k}"] = sum(pass_at_k(k, c, k) for c in per_problem) / len(rows)
-    stats_summary = summarize(stats, correct)
-    summary.update({key: stats_summary[key] for key in SUMMARY_KEYS if key != "accuracy"})
+    if search:
+        thinking = [thinking_text(r["completion"]) for r in records]
+        summary.update(search_summary(thinking, [rows[r["problem"]]["target"] for r in records]))
     return summary, records

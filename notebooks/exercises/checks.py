@@ -21,8 +21,9 @@ _ROOT = next(p for p in Path(__file__).resolve().parents if (p / "tinyzero" / "_
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
-from tinyzero import countdown, grader, multiplication  # noqa: E402
-from tinyzero.grader import Verdict  # noqa: E402
+from tinyzero.tasks import countdown, multiplication  # noqa: E402
+from tinyzero.tasks import grading as grader  # noqa: E402
+from tinyzero.tasks.grading import Verdict  # noqa: E402
 from tinyzero.rewards import score  # noqa: E402
 
 
@@ -123,7 +124,7 @@ def check_countdown_grader(countdown_correct) -> None:
             _fail(f"countdown_correct({expr!r}, {nums}, {target}) returned {got!r}; return True or False")
         if got != expected:
             _fail(f"countdown_correct({expr!r}, {nums}, {target}) returned {got}, expected {expected}.\nHint: {hint}")
-    _passed("countdown_correct agrees with tinyzero.countdown.grade", len(cases))
+    _passed("countdown_correct agrees with tinyzero.tasks.countdown.grade", len(cases))
 
 
 # --- 02 Group advantages ------------------------------------------------------------------
@@ -437,7 +438,7 @@ def check_addition_task(task) -> None:
                   "model output (None, numbers, message lists included).")
         n += 1
         if not isinstance(got, Verdict):
-            _fail(f"grade must return a tinyzero.grader.Verdict, got {type(got).__name__}")
+            _fail(f"grade must return a tinyzero.tasks.grading.Verdict, got {type(got).__name__}")
         for field in ("has_answer", "parsed", "correct", "value", "well_formed"):
             if getattr(got, field) != getattr(expected, field):
                 _fail(f"grade({completion!r}, a={a}, b={b}).{field} is {getattr(got, field)!r}, expected "

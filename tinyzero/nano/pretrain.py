@@ -1,10 +1,10 @@
 """Build the nano base model: a ~1M-parameter Qwen2 pretrained on search traces, on the CPU.
 
     python -m tinyzero.pretrain                                  # recipes/nano-pretrain.yaml
-    python -m tinyzero.pretrain --config my.yaml --max_steps 2000
+    python -m tinyzero.pretrain --config my.yaml --max_steps 2000   # the command: tinyzero/pretrain.py
 
 Plain next-token pretraining with ``transformers.Trainer`` on the corpus that
-``tinyzero.corpus`` writes from the *train* split of ``countdown_nano`` (test problems are
+``tinyzero.nano.corpus`` writes from the *train* split of ``countdown_nano`` (test problems are
 never seen). The result is a ``save_pretrained`` folder (model, nano tokenizer, the config
 that made it and a base-model report) under ``runs/nano-base/<hash of the config>/``;
 ``ensure_base_model`` reuses it while the config is unchanged, so training, tests and
@@ -16,18 +16,19 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import random
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tinyzero import corpus as corpus_mod
-from tinyzero.corpus import CorpusConfig
+from tinyzero.nano import corpus as corpus_mod
+from tinyzero.nano import tokenizer as nano_tokenizer
+from tinyzero.nano.corpus import CorpusConfig
+from tinyzero.paths import RECIPES, runs_root
 
-CORPUS_VERSION = 9  # bump when tinyzero.corpus or the nano tokenizer changes what the model sees: it is part of the cache key
-DEFAULT_RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "nano-pretrain.yaml"
+CORPUS_VERSION = 9  # bump when the corpus or the nano tokenizer changes what the model sees: it is part of the cache key
+DEFAULT_RECIPE = RECIPES / "nano-pretrain.yaml"
 
 
 @dataclass
@@ -70,11 +71,34 @@ class PretrainConfig:
 
 def cache_root() -> Path:
     """Where base models are cached: $TINYZERO_HOME/nano-base, else <repo>/runs/nano-base."""
-    if os.environ.get("TINYZERO_HOME"):
-        return Path(os.environ["TINYZERO_HOME"]) / "nano-base"
-    repo = Path(__file__).resolve().parent.parent
-    base = repo if (repo / "pyproject.toml").is_file() else Path.cwd()
-    return base / "runs" / "nano-base"
+    return runs_root() / "nano-base"
+
+
+def model_config(
+    vocab_size: int,
+    hidden_size: int = 128,
+    num_layers: int = 4,
+    num_heads: int = 4,
+    num_kv_heads: int = 2,
+    intermediate_size: int = 384,
+    max_positions: int = 512,
+) -> "Qwen2Config":  # noqa: F821 (imported inside: transformers is heavy)
+    """A Qwen2 config (the architecture code path of Qwen2.5-1.5B); the recipe's sizes give about 1M parameters."""
+    from transformers import Qwen2Config  # noqa: PLC0415
+    return Qwen2Config(
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        num_key_value_heads=num_kv_heads,
+        intermediate_size=intermediate_size,
+        max_position_embeddings=max_positions,
+        tie_word_embeddings=True,
+        rope_theta=10000.0,
+        pad_token_id=0,
+        eos_token_id=1,
+        bos_token_id=None,
+    )
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> PretrainConfig:
@@ -87,8 +111,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 def build_corpus(cfg: PretrainConfig) -> list[str]:
     """Prompt + trace documents and worksheets (``worksheet_rate`` of them), from the train split only."""
-    from tinyzero.countdown import prompt  # noqa: PLC0415
-    from tinyzero.data import load_task_data  # noqa: PLC0415
+    from tinyzero.tasks.countdown import prompt  # noqa: PLC0415
+    from tinyzero.tasks.data import load_task_data  # noqa: PLC0415
 
     problems = load_task_data(cfg.dataset, "train")
     rng = random.Random(cfg.seed)
@@ -110,23 +134,21 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path) -> Path:
     from datasets import Dataset  # noqa: PLC0415
     from transformers import DataCollatorForLanguageModeling, Qwen2ForCausalLM, Trainer, TrainingArguments  # noqa: PLC0415
 
-    from tinyzero import nano  # noqa: PLC0415
-
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     torch.manual_seed(cfg.seed)
-    tokenizer = nano.build_tokenizer()
+    tokenizer = nano_tokenizer.build_tokenizer()
     model = Qwen2ForCausalLM(
-        nano.model_config(
+        model_config(
             len(tokenizer), cfg.hidden_size, cfg.num_layers, cfg.num_heads, cfg.num_kv_heads, cfg.intermediate_size
         )
     )
     start = time.time()
     docs = build_corpus(cfg)
-    train_tok = nano.build_tokenizer()
+    train_tok = nano_tokenizer.build_tokenizer()
     train_tok.padding_side = "right"
-    ds = Dataset.from_dict({"text": [d + nano.EOS for d in docs]}).map(
+    ds = Dataset.from_dict({"text": [d + nano_tokenizer.EOS for d in docs]}).map(
         lambda b: train_tok(b["text"]), batched=True, remove_columns=["text"]
     )
     args = TrainingArguments(
@@ -157,7 +179,7 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path) -> Path:
     result = trainer.train()
     shutil.rmtree(tmp / "trainer", ignore_errors=True)
     model.save_pretrained(tmp)
-    nano.save_tokenizer(tokenizer, tmp)
+    nano_tokenizer.save_tokenizer(tokenizer, tmp)
     info = {
         "config": dataclasses.asdict(cfg),
         "key": cfg.key(),
@@ -172,29 +194,13 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path) -> Path:
     return out_dir
 
 
-def ensure_base_model(config_path: str | Path | None = None, overrides: list[str] | None = None) -> Path:
-    """The cached base model for this config, pretraining it first if needed."""
-    cfg = load_config(config_path, overrides)
+def ensure_base_model(cfg: PretrainConfig | str | Path | None = None) -> Path:
+    """The cached base model for a config (or a recipe path; default: the nano recipe),
+    pretraining it first if needed."""
+    if not isinstance(cfg, PretrainConfig):
+        cfg = load_config(cfg)
     out = cache_root() / cfg.key()
     if (out / "pretrain.json").is_file():
         return out
     print(f"[tinyzero] pretraining the nano base model into {out} (once per config; a few minutes on a CPU)")
     return pretrain(cfg, out)
-
-
-def main(argv: list[str] | None = None) -> None:
-    import sys  # noqa: PLC0415
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    config = None
-    if "--config" in argv:
-        i = argv.index("--config")
-        config = argv[i + 1]
-        del argv[i : i + 2]
-    path = ensure_base_model(config, argv)
-    print(json.dumps(json.loads((path / "pretrain.json").read_text()), indent=2))
-    print(f"[tinyzero] base model: {path}")
-
-
-if __name__ == "__main__":
-    main()

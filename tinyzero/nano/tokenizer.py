@@ -1,7 +1,4 @@
-"""The nano base model's pieces: a character-level tokenizer and a tiny Qwen2 config.
-
-tinyzero cannot download Qwen2.5 here, so it builds its own base model (see
-``tinyzero.pretrain``). This module holds what that model is made of:
+"""The nano base model's tokenizer: characters, with number tokens and a few word tokens.
 
 - ``build_tokenizer()``: one token per character, except that runs of digits are cut into
   groups of up to three and each group is one token (as GPT-4's and Llama 3's tokenizers
@@ -12,18 +9,18 @@ tinyzero cannot download Qwen2.5 here, so it builds its own base model (see
 - ``load_tokenizer(path)``: loads a saved nano tokenizer. ``AutoTokenizer`` must NOT be used
   on a nano model folder: because the folder's config says ``qwen2``, AutoTokenizer returns
   Qwen2's byte-level tokenizer, which silently breaks the character vocabulary.
-- ``model_config(...)``: a Qwen2 config (the same architecture code path as Qwen2.5-1.5B),
-  about 1M parameters by default.
+- ``is_nano_tokenizer(tokenizer)``: whether a loaded tokenizer is this one.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import string
 from pathlib import Path
 
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
-from transformers import PreTrainedTokenizerFast, Qwen2Config
+from transformers import PreTrainedTokenizerFast
 
 PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"
 TAGS = ("<think>", "</think>", "<answer>", "</answer>")
@@ -69,27 +66,11 @@ def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
     return PreTrainedTokenizerFast.from_pretrained(str(path), padding_side="left")
 
 
-def model_config(
-    vocab_size: int,
-    hidden_size: int = 128,
-    num_layers: int = 4,
-    num_heads: int = 4,
-    num_kv_heads: int = 2,
-    intermediate_size: int = 384,
-    max_positions: int = 512,
-) -> Qwen2Config:
-    """A Qwen2-family config; the defaults give about 0.8M parameters."""
-    return Qwen2Config(
-        vocab_size=vocab_size,
-        hidden_size=hidden_size,
-        num_hidden_layers=num_layers,
-        num_attention_heads=num_heads,
-        num_key_value_heads=num_kv_heads,
-        intermediate_size=intermediate_size,
-        max_position_embeddings=max_positions,
-        tie_word_embeddings=True,
-        rope_theta=10000.0,
-        pad_token_id=0,
-        eos_token_id=1,
-        bos_token_id=None,
-    )
+def is_nano_tokenizer(tokenizer) -> bool:
+    """True for a tokenizer made by ``build_tokenizer`` (its exact vocabulary)."""
+    return tokenizer.get_vocab() == _nano_vocab()
+
+
+@functools.cache
+def _nano_vocab() -> dict[str, int]:
+    return build_tokenizer().get_vocab()

@@ -9,10 +9,12 @@ exactly (fractions and negative intermediate values are allowed, as in TinyZero)
 - ``all_problems(...)``: every distinct solvable problem of a small space (for nano data).
 - ``prompt(nums, target, template)``: "base", "chat" or "nano" prompt.
 - ``grade(completion, nums, target)``: the one definition of a correct answer.
+- ``answer_reward``: the TRL reward function, ``score`` of ``grade``.
+- ``TASK``: all of it as a ``tinyzero.tasks.Task`` (with the data rules ``data/prepare.py`` uses).
 
 Try it::
 
-    python -m tinyzero.countdown            # prints a few generated problems and grades them
+    python -m tinyzero.tasks.countdown           # prints a few generated problems and grades them
 """
 
 from __future__ import annotations
@@ -23,17 +25,18 @@ from collections.abc import Iterable, Iterator, Sequence
 from fractions import Fraction
 from functools import lru_cache
 
-from tinyzero.grader import (
+from tinyzero.tasks.base import Row, Task, is_int
+from tinyzero.tasks.grading import (
     Verdict,
-    base_prompt,
-    chat_prompt,
+    calculate,
     completion_text,
-    evaluate_expression,
     extract_answer,
     failed,
     is_well_formed,
     number_problems,
 )
+from tinyzero.tasks.prompts import base_prompt, chat_prompt
+from tinyzero.tasks.rewards import check_lengths, score
 
 Number = int | Fraction
 Problem = tuple[tuple[int, ...], int]  # (sorted nums, target): what makes two problems equal
@@ -293,7 +296,7 @@ def prompt(nums: Sequence[int], target: int, template: str = "base") -> str | li
 
 def grade(completion: object, nums: Sequence[int], target: int) -> Verdict:
     """Grade one completion. Correct iff the last answer block is an arithmetic expression
-    (``evaluate_expression``'s whitelist) that uses each of ``nums`` exactly once and equals
+    (``calculate``'s whitelist) that uses each of ``nums`` exactly once and equals
     ``target`` exactly. Format (``is_well_formed``) is reported but not required. Never raises.
     """
     try:
@@ -306,7 +309,7 @@ def _grade(text: str, nums: Sequence[int], target: int) -> Verdict:
     answer = extract_answer(text)
     if answer is None:
         return failed("no answer block", text)
-    result = evaluate_expression(answer)
+    result = calculate(answer)
     if not result.parsed:
         return failed(result.error or "not parsed", text, answer)
     problems = number_problems(result.numbers, nums)
@@ -330,6 +333,74 @@ def _grade(text: str, nums: Sequence[int], target: int) -> Verdict:
         reason=reason,
         answer=answer,
     )
+
+
+# --- reward, data rules and the Task --------------------------------------------------
+
+
+def answer_reward(completions, nums, target, **kwargs) -> list[float]:
+    """Countdown: 1.0 correct, 0.1 answered but not correct, 0.0 no answer block."""
+    check_lengths(completions, nums=nums, target=target)
+    return [score(grade(c, n, t)) for c, n, t in zip(completions, nums, target)]
+
+
+def validate(row: Row) -> str | None:
+    nums, target = row["nums"], row["target"]
+    if not isinstance(nums, (list, tuple)):
+        return f"nums is not a list: {nums!r:.40}"
+    if not nums:
+        return "nums is empty"
+    for i, x in enumerate(nums):
+        if not is_int(x):
+            return f"nums[{i}] is not an integer: {x!r:.40}"
+        if x < 0:
+            return f"nums[{i}] is negative: {x}"
+    if not is_int(target):
+        return f"target is not an integer: {target!r:.40}"
+    if target <= 0:
+        return f"target must be positive, got {target}"
+    return None
+
+
+def reference(row: Row) -> str | None:
+    # Shipped rows carry a solution; a user's rows (e.g. Countdown-Tasks-3to4) do not.
+    return row.get("solution") or solve(row["nums"], row["target"])  # type: ignore[arg-type]
+
+
+def space(params: dict) -> list[Problem] | None:
+    """Every distinct problem of a generator's space, when small enough to list; else None."""
+    lo, hi = params["num_range"]
+    counts = params["num_count"]
+    if (hi - lo + 1) ** (counts if isinstance(counts, int) else counts[1]) > 10**6:
+        return None
+    return all_problems(**params)
+
+
+def row_from_key(key: Problem, rng: random.Random) -> dict:
+    nums, target = list(key[0]), key[1]
+    rng.shuffle(nums)  # problem keys are sorted; a model should not rely on that
+    return {"nums": nums, "target": target, "solution": solve(nums, target)}
+
+
+def leak_keys(rows: Iterable[Row]) -> set[Problem]:
+    return {problem_key(r["nums"], r["target"]) for r in rows}  # type: ignore[arg-type]
+
+
+TASK = Task(
+    name="countdown",
+    columns=("nums", "target"),
+    reward=answer_reward,
+    _prompt=prompt,
+    _grade=grade,
+    _key=problem_key,
+    _reference=reference,
+    _validate=validate,
+    generate=generate,
+    space=space,
+    row_from_key=row_from_key,
+    leak_keys=leak_keys,
+    exclusion="no train problem equals a test problem as (sorted nums, target)",
+)
 
 
 if __name__ == "__main__":

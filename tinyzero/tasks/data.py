@@ -16,7 +16,7 @@ the Hugging Face cache. ``TINYZERO_DATA_DIR`` overrides where the shipped data l
 
 Try it::
 
-    python -m tinyzero.data countdown test
+    python -m tinyzero.tasks.data countdown test
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from pathlib import Path
 
 from datasets import Dataset
 
-from tinyzero.grader import TEMPLATES
+from tinyzero.paths import REPO
+from tinyzero.tasks.prompts import TEMPLATES
 from tinyzero.tasks import TASKS, detect_task
 
 SPLITS = ("train", "test")
@@ -42,7 +43,7 @@ class DataError(ValueError):
 def data_dir() -> Path:
     """Where the shipped datasets live: the repository's ``data/`` folder."""
     override = os.environ.get("TINYZERO_DATA_DIR")
-    return Path(override) if override else Path(__file__).resolve().parent.parent / "data"
+    return Path(override) if override else REPO / "data"
 
 
 def shipped_datasets() -> list[str]:
@@ -67,7 +68,9 @@ def load_task_data(
 
     ``name_or_path``: a shipped dataset name (``shipped_datasets()``), or a path to a
     ``.jsonl`` / ``.parquet`` file (then ``split`` is ignored). ``template``: "base", "chat"
-    or "nano" (see the task's ``prompt``). ``task``: force the task for a user file.
+    or "nano" (see the task's ``prompt``). ``task``: the task of a user file whose columns
+    do not tell it; for a shipped dataset the manifest says it, and a different ``task`` is
+    an error (a command never grades one task's data with another's grader).
     """
     if template not in TEMPLATES:
         raise ValueError(f"unknown template {template!r}; expected one of {TEMPLATES}")
@@ -80,6 +83,8 @@ def load_task_data(
     if not rows:
         raise DataError(f"{path}: no rows")
     if manifest is not None:
+        if task not in (None, manifest["task"]):
+            raise DataError(f"{path}: holds {manifest['task']} problems, not {task}")
         task = manifest["task"]
     if task is None:
         task = detect_task(list(rows[0][1]))

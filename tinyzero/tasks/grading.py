@@ -1,18 +1,16 @@
 """Task-independent grading pieces: completion text, tags, safe arithmetic, the Verdict.
 
-Every task (``tinyzero.countdown``, ``tinyzero.multiplication``) grades a model completion in
+Every task (``tinyzero.tasks.countdown``, ``tinyzero.tasks.multiplication``) grades a model completion in
 the same steps, and this module holds the shared ones:
 
 - ``completion_text``: TRL hands reward functions either plain strings (standard datasets) or
   message lists (conversational datasets); both become one string here.
 - ``extract_answer`` / ``thinking_text`` / ``is_well_formed``: the ``<think>`` / ``<answer>``
   tag convention of R1-Zero and TinyZero.
-- ``evaluate_expression``: exact arithmetic over a whitelist of the Python AST. Model outputs
+- ``calculate``: exact arithmetic over a whitelist of the Python AST. Model outputs
   are untrusted text and are never given to ``eval``/``exec``.
 - ``Verdict``: what a task's ``grade`` returns; rewards and evaluation both read it, so the
   training curve and the eval number agree on what "correct" means.
-- ``base_prompt`` / ``chat_prompt``: the R1-Zero framing both tasks wrap their question in;
-  it states the same tag convention that the functions above enforce.
 
 Nothing here raises on model output, however odd; every function runs in time linear in its
 input, and expressions are capped (length, nesting, literal count, value size) before any
@@ -20,7 +18,7 @@ work proportional to their structure is done.
 
 Try it::
 
-    python -c "from tinyzero.grader import *; print(evaluate_expression('(1 + 2) * 3 / 9'))"
+    python -c "from tinyzero.tasks.grading import *; print(calculate('(1 + 2) * 3 / 9'))"
 """
 
 from __future__ import annotations
@@ -38,7 +36,7 @@ ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
 TAGS = (THINK_OPEN, THINK_CLOSE, ANSWER_OPEN, ANSWER_CLOSE)
 _NON_SPACE = re.compile(r"\S")
 
-# Caps for evaluate_expression. A Countdown answer is ~20 characters; these leave lots of room
+# Caps for calculate. A Countdown answer is ~20 characters; these leave lots of room
 # for honest answers while bounding the work any input can cause.
 MAX_EXPR_CHARS = 300
 MAX_PAREN_DEPTH = 32  # checked by a character scan BEFORE ast.parse, whose parser recurses
@@ -51,36 +49,6 @@ MAX_VALUE_BITS = 512  # numerator and denominator of every literal and intermedi
 # cannot emit warnings for them and the warnings filter can be skipped (it is global state).
 _ARITHMETIC_CHARS = frozenset("0123456789+-*/() ")
 _ALLOWED_BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.Div)
-
-
-TEMPLATES = ("base", "chat", "nano")
-# TinyZero's wording (its Countdown "base" prefix and its instruct system prompt).
-_PREAMBLE = (
-    "A conversation between User and Assistant. The user asks a question, and the Assistant "
-    "solves it. The assistant first thinks about the reasoning process in the mind and then "
-    "provides the user with the answer."
-)
-SYSTEM_PROMPT = (
-    "You are a helpful assistant. You first think about the reasoning process in the mind "
-    "and then provide the user with the answer."
-)
-
-
-def base_prompt(question: str) -> str:
-    """The R1-Zero base-model template: a User/Assistant transcript that stops inside <think>.
-
-    A base model has no chat template, so the transcript itself sets up the format, and the
-    prompt ends with ``<think>`` so that the model's first tokens are already reasoning.
-    """
-    return f"{_PREAMBLE}\nUser: {question}\nAssistant: Let me solve this step by step.\n<think>"
-
-
-def chat_prompt(question: str) -> list[dict[str, str]]:
-    """The same question as messages (system + user) for instruct models with a chat template.
-
-    The model writes ``<think>`` itself here; the tag functions accept a leading ``<think>``.
-    """
-    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": question}]
 
 
 @dataclass(frozen=True)
@@ -230,7 +198,7 @@ def is_well_formed(text: str) -> bool:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """What ``evaluate_expression`` found.
+    """What ``calculate`` found.
 
     parsed: the text is an arithmetic expression under the whitelist.
     numbers: its integer literals, in order of appearance (empty unless parsed).
@@ -252,7 +220,7 @@ def _fail(error: str, numbers: tuple[int, ...] = (), parsed: bool = False) -> Ev
     return Evaluation(parsed=parsed, numbers=numbers, value=None, error=error)
 
 
-def evaluate_expression(expr: str) -> Evaluation:
+def calculate(expr: str) -> Evaluation:
     """Evaluate ``expr`` exactly, allowing only ``+ - * /``, parentheses and integer literals.
 
     Grammar: binary ``+ - * /`` over non-negative decimal integer literals (digits only: no
@@ -372,7 +340,7 @@ def _eval(node: ast.AST) -> Fraction:
         value.numerator.bit_length() > MAX_VALUE_BITS
         or value.denominator.bit_length() > MAX_VALUE_BITS
     ):
-        raise OverflowError  # caught by evaluate_expression: "value exceeds ... bits"
+        raise OverflowError  # caught by calculate: "value exceeds ... bits"
     return value
 
 

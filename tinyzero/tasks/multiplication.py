@@ -7,10 +7,12 @@ integer (surrounding whitespace and correctly grouped thousands commas allowed).
 - ``all_problems(digits_a, digits_b)``: every problem of that size (2x2 digits: 8100).
 - ``prompt(a, b, template)``: "base", "chat" or "nano" prompt.
 - ``grade(completion, a, b)``: the one definition of a correct answer.
+- ``multiplication_reward``: the TRL reward function, ``score`` of ``grade``.
+- ``TASK``: all of it as a ``tinyzero.tasks.Task``.
 
 Try it::
 
-    python -m tinyzero.multiplication
+    python -m tinyzero.tasks.multiplication
 """
 
 from __future__ import annotations
@@ -20,15 +22,10 @@ import re
 from collections.abc import Iterable
 from fractions import Fraction
 
-from tinyzero.grader import (
-    Verdict,
-    base_prompt,
-    chat_prompt,
-    completion_text,
-    extract_answer,
-    failed,
-    is_well_formed,
-)
+from tinyzero.tasks.base import Row, Task, is_int
+from tinyzero.tasks.grading import Verdict, completion_text, extract_answer, failed, is_well_formed
+from tinyzero.tasks.prompts import base_prompt, chat_prompt
+from tinyzero.tasks.rewards import check_lengths, score
 
 Problem = tuple[int, int]
 MAX_ANSWER_CHARS = 64
@@ -142,6 +139,60 @@ def grade(completion: object, a: int, b: int) -> Verdict:
         )
     except Exception as e:  # a last line of defence for odd problem rows; bugs get tested
         return Verdict(False, False, False, False, None, False, f"grader error: {type(e).__name__}")
+
+
+# --- reward, data rules and the Task --------------------------------------------------
+
+
+def multiplication_reward(completions, a, b, **kwargs) -> list[float]:
+    """Multiplication: 1.0 correct, 0.1 answered but not correct, 0.0 no answer block."""
+    check_lengths(completions, a=a, b=b)
+    return [score(grade(c, x, y)) for c, x, y in zip(completions, a, b)]
+
+
+def validate(row: Row) -> str | None:
+    for name in ("a", "b"):
+        x = row[name]
+        if not is_int(x):
+            return f"{name} is not an integer: {x!r:.40}"
+        if x < 0:
+            return f"{name} is negative: {x}"
+    if "product" in row and row["product"] != row["a"] * row["b"]:  # type: ignore[operator]
+        return f"product {row['product']!r:.40} is not a * b"
+    return None
+
+
+def space(params: dict) -> list[Problem] | None:
+    """Every problem of that size, when small enough to list (up to 5 digits in all); else None."""
+    return all_problems(**params) if params["digits_a"] + params["digits_b"] <= 5 else None
+
+
+def row_from_key(key: Problem, rng: random.Random) -> dict:
+    a, b = key
+    return {"a": a, "b": b, "product": a * b}
+
+
+def leak_keys(rows: Iterable[Row]) -> set[Problem]:
+    # a x b and b x a are different prompts but the same fact: keep both out of train.
+    rows = list(rows)
+    return {(r["a"], r["b"]) for r in rows} | {(r["b"], r["a"]) for r in rows}  # type: ignore[misc]
+
+
+TASK = Task(
+    name="multiplication",
+    columns=("a", "b"),
+    reward=multiplication_reward,
+    _prompt=prompt,
+    _grade=grade,
+    _key=problem_key,
+    _reference=lambda row: str(row["a"] * row["b"]),  # type: ignore[operator]
+    _validate=validate,
+    generate=generate,
+    space=space,
+    row_from_key=row_from_key,
+    leak_keys=leak_keys,
+    exclusion="no train problem equals a test problem a x b or its commuted form b x a",
+)
 
 
 if __name__ == "__main__":

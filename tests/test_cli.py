@@ -1,0 +1,95 @@
+"""Every command parses its flags the same way: --help exits 0, a bad flag or value is one line.
+
+Run: pytest tests/test_cli.py
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tinyzero import eval as eval_cmd
+from tinyzero import plot, pretrain, sample, train
+from tinyzero.cli import parse
+from tinyzero.nano.pretrain import DEFAULT_RECIPE, PretrainConfig
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _pretrain_parse(argv):
+    return parse((PretrainConfig,), argv, default_config=DEFAULT_RECIPE, prog="python -m tinyzero.pretrain")
+
+
+PARSERS = {
+    "train": train.parse_args,
+    "pretrain": _pretrain_parse,
+    "eval": eval_cmd.parse_args,
+    "sample": sample.parse_args,
+    "plot": plot.main,
+}
+
+
+@pytest.mark.parametrize("name", PARSERS)
+def test_help_exits_zero(name, capsys):
+    with pytest.raises(SystemExit) as e:
+        PARSERS[name](["--help"])
+    assert e.value.code == 0
+    assert "--" in capsys.readouterr().out  # it listed options
+
+
+@pytest.mark.parametrize("name", PARSERS)
+def test_bad_flag_is_one_line_naming_it(name, capsys):
+    with pytest.raises(SystemExit) as e:
+        PARSERS[name](["runs/x", "--bogus_flag", "1"] if name == "plot" else ["--bogus_flag", "1"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "--bogus_flag" in err and "error" in err, err
+
+
+@pytest.mark.parametrize(
+    "name, argv, named",
+    [
+        ("train", ["--max_steps", "many"], "--max_steps"),
+        ("pretrain", ["--seed", "x"], "--seed"),
+        ("eval", ["--k", "0"], "--k"),
+        ("sample", ["--nums", "3", "5"], "--target"),
+        ("plot", ["runs/a", "runs/b"], "--compare"),
+    ],
+)
+def test_bad_value_is_one_line_naming_it(name, argv, named, capsys):
+    with pytest.raises(SystemExit) as e:
+        PARSERS[name](argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and named in err, err
+
+
+def test_bad_recipe_key_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((REPO / "recipes" / "nano.yaml").read_text() + "\nbogus_key: 3\n")
+    with pytest.raises(SystemExit):
+        train.parse_args(["--config", str(bad)])
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "bogus_key" in err, err
+
+
+def _run(*argv: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("TINYZERO_DEBUG", None)
+    return subprocess.run([sys.executable, *argv], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_missing_model_is_one_line_not_a_traceback():
+    out = _run("-m", "tinyzero.eval", "--model", "runs/no-such-run", "--n", "1", "--k", "1")
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr
+    assert out.stderr.strip().count("\n") == 0 and "runs/no-such-run" in out.stderr, out.stderr
+
+
+def test_prepare_script_bad_dataset_is_one_line():
+    out = _run("data/prepare.py", "--check", "no_such_data")
+    assert out.returncode == 2 and out.stderr.strip().count("\n") == 0 and "no_such_data" in out.stderr

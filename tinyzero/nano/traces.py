@@ -1,0 +1,103 @@
+"""Reading nano search traces back from model output: attempts, checks and hits.
+
+The line format is the one ``tinyzero.nano.corpus`` writes (``3+5=8 8*4=32 vs 19 high``).
+Model output is untrusted text: the true value of an attempt is computed by the grader's
+safe evaluator (``tinyzero.tasks.grading.calculate``), never by ``eval``.
+
+- ``parse_attempts``: the attempt lines of one trace, each with what was written, its true
+  value and its check.
+- ``trace_stats`` / ``search_summary``: the search figures of the base-model report and the
+  held-out eval (``eval/search/*``): a true hit checked "yes", a miss followed by another
+  attempt, arithmetic written correctly, hits.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+from tinyzero.tasks.grading import calculate
+
+# The same line format, parsed from model output (untrusted text: the value of an attempt
+# is computed by the grader's safe evaluator, never by eval).
+_LINE = re.compile(
+    r"^(?:try [\d ]{1,20}: )?(?P<check>wait, let me check: )?(?P<a>\d{1,4})(?P<o1>[-+*/])(?P<b>\d{1,4})=(?P<r>\d{1,6}) "
+    r"(?P<x>\d{1,6})(?P<o2>[-+*/])(?P<y>\d{1,6})=(?P<written>\d{1,7}) vs (?P<target>\d{1,6}) (?P<verdict>yes|no|low|high)$"
+)
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    expr: str
+    written: int  # the value the model wrote
+    value: Fraction | None  # the true value of expr (None: not arithmetic under the whitelist)
+    verdict: str  # "yes", or a miss: "low", "high" (or "no")
+    self_check: bool
+
+    @property
+    def arithmetic_ok(self) -> bool:
+        """The value written is the true value of the chain."""
+        return self.value is not None and self.value == self.written
+
+
+def tries(atts: list[AttemptRecord]) -> list[AttemptRecord]:
+    """The attempts proper: a self-check recomputes an attempt and is not a new one."""
+    return [a for a in atts if not a.self_check]
+
+
+def parse_attempts(thinking: str) -> list[AttemptRecord]:
+    """The attempt lines of a nano trace's thinking; lines of any other shape are skipped."""
+    out = []
+    for line in thinking.split("\n"):
+        m = _LINE.match(line.strip())
+        if m:
+            # The expression the chain stands for: the intermediate result replaced by the
+            # first equation (when the model copied it; otherwise the chain is not one expression).
+            inner = f"({m['a']}{m['o1']}{m['b']})"
+            if m["x"] == m["r"]:
+                expr = f"{inner}{m['o2']}{m['y']}"
+            elif m["y"] == m["r"]:
+                expr = f"{m['x']}{m['o2']}{inner}"
+            else:
+                expr = f"{m['x']}{m['o2']}{m['y']}"
+            ev = calculate(expr)
+            out.append(AttemptRecord(expr, int(m["written"]), ev.value, m["verdict"], bool(m["check"])))
+    return out
+
+
+def trace_stats(thinking: str, target: int) -> dict[str, float]:
+    """Per-trace figures for the base-model report: attempts, hits, hits checked "yes", ..."""
+    atts = parse_attempts(thinking)
+    hits = [a for a in atts if a.value == target]
+    attempts = tries(atts)
+    return {
+        # The decision RL can change most easily: after a miss, try again or give up?
+        "noes": sum(a.verdict != "yes" for a in attempts),
+        "noes_continued": sum(a.verdict != "yes" for a in attempts[:-1]),
+        "attempts": len(attempts),
+        "self_checks": len(atts) - len(attempts),
+        "arithmetic_ok": sum(a.arithmetic_ok for a in atts),
+        "attempt_lines": len(atts),
+        "hits": len(hits),
+        "hits_said_yes": sum(a.verdict == "yes" for a in hits),
+    }
+
+
+def search_summary(thinkings: list[str], targets: list[int]) -> dict[str, float]:
+    """The base-model report's search figures over many traces (see ``trace_stats``).
+
+    (Attempts per trace are ``tinyzero.stats.attempts``, reported by eval as ``attempts``.)
+    hit_yes_rate is the one RL depends on: how often an attempt that really reaches the
+    target is checked "yes". Below ~50%, searching longer earns little. continue_after_no is
+    what RL should raise once it does: how often a miss is followed by another attempt.
+    """
+    stats = [trace_stats(t, target) for t, target in zip(thinkings, targets, strict=True)]
+    total = {k: sum(s[k] for s in stats) for k in stats[0]} if stats else {}
+    lines = total.get("attempt_lines", 0)
+    return {
+        "search/arithmetic_ok": total.get("arithmetic_ok", 0) / lines if lines else 0.0,
+        "search/hits": total.get("hits", 0),
+        "search/hit_yes_rate": total.get("hits_said_yes", 0) / total["hits"] if total.get("hits") else 0.0,
+        "search/continue_after_no": total["noes_continued"] / total["noes"] if total.get("noes") else 0.0,
+    }
