@@ -17,18 +17,18 @@ Not part of the test suite.
 
 from __future__ import annotations
 
-import argparse
-from array import array
 import platform
 import random
 import string
 import sys
 import time
+from array import array
 from collections import Counter, defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
+from tinyzero.cli import ArgumentParser  # noqa: E402
 from tinyzero.tasks import countdown, multiplication  # noqa: E402
 from tinyzero.tasks.grading import Verdict  # noqa: E402
 
@@ -195,7 +195,7 @@ def describe(obj: object, limit: int = 80) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="Fuzz tinyzero's graders.")
+    parser = ArgumentParser(description="Fuzz tinyzero's graders.")
     parser.add_argument("--inputs", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

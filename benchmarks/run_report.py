@@ -18,13 +18,13 @@ Every figure is read from the file; nothing is recomputed.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tinyzero.metrics import METRICS_FILE, read_jsonl  # noqa: E402
+from tinyzero.cli import ArgumentParser  # noqa: E402
+from tinyzero.runfiles import METRICS_FILE, read_jsonl  # noqa: E402
 
 EVAL_KEYS = (
     "eval/accuracy",
@@ -73,7 +73,7 @@ def report(run_dir: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run folders (each with metrics.jsonl)")
     for run in parser.parse_args(argv).runs:
         report(run)

@@ -23,18 +23,18 @@ with ``eval``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tinyzero.cli import ArgumentParser  # noqa: E402
 from tinyzero.nano import corpus, traces  # noqa: E402
 from tinyzero.tasks.countdown import grade, prompt  # noqa: E402
 from tinyzero.tasks.data import load_task_data  # noqa: E402
 from tinyzero.tasks.grading import thinking_text  # noqa: E402
-from tinyzero.rewards import score  # noqa: E402
+from tinyzero.tasks.rewards import score  # noqa: E402
 
 
 def reward(completion: str, row: dict) -> float:
@@ -96,7 +96,7 @@ def lines_by_position(completions: list[str], rows: list[dict], n: int, deepest:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", help="a nano model folder (a base model under runs/nano-base/, or a run)")
     parser.add_argument("--problems", type=int, default=200, help="train problems to sample on")
     parser.add_argument("--samples", type=int, default=8, help="completions per problem")

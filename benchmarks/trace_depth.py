@@ -16,17 +16,17 @@ test split named by ``--dataset``/``--split``, as in the eval.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tinyzero.cli import ArgumentParser  # noqa: E402
 from tinyzero.nano.traces import parse_attempts, tries  # noqa: E402
+from tinyzero.runfiles import read_jsonl  # noqa: E402
 from tinyzero.tasks.data import load_task_data  # noqa: E402
 from tinyzero.tasks.grading import thinking_text  # noqa: E402
-from tinyzero.metrics import read_jsonl  # noqa: E402
 
 
 def depth_table(records: list[dict], targets: list[int], max_index: int = 6) -> list[dict]:
@@ -55,7 +55,7 @@ def depth_table(records: list[dict], targets: list[int], max_index: int = 6) -> 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("samples", nargs="+", help="eval samples files (OUT.samples.jsonl from tinyzero.eval --output)")
     parser.add_argument("--dataset", default="countdown_nano")
     parser.add_argument("--split", default="test")

@@ -22,17 +22,17 @@ def test_trace_depth_counts_each_attempt_position():
     depth = load("trace_depth")
     completions = [
         # 1st attempt: right arithmetic, a miss; 2nd: right arithmetic, a hit checked "yes"
-        "<think>try 3 5 4: 4+3=7 5*7=35 vs 23 no\ntry 3 5 4: 5*4=20 20+3=23 vs 23 yes\n"
-        "wait, let me check: 5*4=20 20+3=23 vs 23 yes</think>\n<answer>(5*4)+3</answer>",
-        # 1st attempt: wrong arithmetic (5*4 is not 21); its true value, (5*4)+4 = 24, is not a hit
-        "<think>try 3 5 4: 5*4=21 21+4=25 vs 23 no</think>\n<answer>(5*4)+3</answer>",
+        "<think>3+5=8 8*4=32 vs 23 high\n3*5=15 15+4=19 vs 19 yes\n"
+        "wait, let me check: 3*5=15 15+4=19 vs 19 yes</think>\n<answer>(3*5)+4</answer>",
+        # 1st attempt: wrong arithmetic (3*5 is not 16); its true value, (3*5)+4 = 19, IS a hit
+        "<think>3*5=16 16+4=20 vs 19 high</think>\n<answer>(3*5)+4</answer>",
         "no thinking at all",
     ]
     records = [{"problem": 0, "completion": c} for c in completions]
-    table = depth.depth_table(records, targets=[23])
+    table = depth.depth_table(records, targets=[19])
     assert [row["index"] for row in table] == ["1", "2"]  # the self-check line is not an attempt
     first, second = table
-    assert first["attempts"] == 2 and first["arithmetic_ok"] == 0.5 and first["hit_rate"] == 0.0
+    assert first["attempts"] == 2 and first["arithmetic_ok"] == 0.5 and first["hit_rate"] == 0.5
     assert second["attempts"] == 1 and second["arithmetic_ok"] == 1.0 and second["hit_rate"] == 1.0
     assert second["hit_yes"] == 1.0
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tinyzero import eval as eval_cmd
-from tinyzero import plot, pretrain, sample, train
+from tinyzero import plot, sample, train
 from tinyzero.cli import parse
 from tinyzero.nano.pretrain import DEFAULT_RECIPE, PretrainConfig
 

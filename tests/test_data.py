@@ -9,8 +9,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tinyzero.tasks.data import DataError, data_dir, load_task_data, sha256_file, shipped_datasets
 from tinyzero.tasks import TASKS
+from tinyzero.tasks.data import (
+    DataError,
+    data_dir,
+    load_task_data,
+    sha256_file,
+    shipped_datasets,
+)
 
 SHIPPED = ["countdown", "countdown_nano", "multiplication"]
 
@@ -162,5 +168,7 @@ def test_missing_and_empty_files(tmp_path):
         load_task_data(unknown)
 
 
-def test_data_error_is_a_value_error():
-    assert issubclass(DataError, ValueError)
+def test_shipped_data_of_another_task_is_an_error():
+    # a command never grades one task's data with another's grader
+    with pytest.raises(DataError, match="holds countdown problems, not multiplication"):
+        load_task_data("countdown_nano", "test", task="multiplication")

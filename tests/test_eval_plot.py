@@ -10,10 +10,10 @@ import torch
 
 from tinyzero import eval as eval_cli
 from tinyzero import plot, sample
+from tinyzero.models import load_model_and_tokenizer
 from tinyzero.nano import tokenizer as nano
 from tinyzero.sampling import generate, sampling_config
 from tinyzero.stats import pass_at_k
-from tinyzero.models import load_model_and_tokenizer
 
 
 def test_pass_at_k_known_values():

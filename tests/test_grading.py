@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from fractions import Fraction
 
 import pytest
@@ -11,7 +10,6 @@ from hypothesis import strategies as st
 
 from tinyzero.tasks.grading import (
     MAX_EXPR_CHARS,
-    Verdict,
     calculate,
     completion_text,
     extract_answer,
@@ -268,9 +266,7 @@ def test_division_by_zero_is_a_result_not_an_exception():
     ],
 )
 def test_evaluate_caps(expr, error_start):
-    start = time.perf_counter()
     result = calculate(expr)
-    assert time.perf_counter() - start < 0.05
     assert result.value is None and result.error.startswith(error_start), result
 
 
@@ -285,12 +281,6 @@ def test_number_problems():
     assert number_problems([5, 1, 2], [1, 2]) == ["number 5 not given"]
     assert number_problems([7, 7, 7], [7, 7]) == ["number 7 used 3 times (given 2 times)"]
     assert number_problems([7], [7, 7]) == ["number 7 used 1 of 2 times"]
-
-
-def test_verdict_is_frozen():
-    v = Verdict(True, True, True, True, Fraction(1), True, "correct", "1")
-    with pytest.raises(AttributeError):
-        v.correct = False  # type: ignore[misc]
 
 
 def test_prompt_framing():
@@ -325,11 +315,11 @@ def test_tag_functions_never_raise(text):
         assert extract_answer(text) is not None
 
 
-def test_huge_completion_is_fast():
-    # Tag soup and megabyte inputs must stay linear: no regex backtracking.
-    for text in ("<answer>" * 200_000, "</think>" * 100_000 + "<answer>1", "a" * 1_000_000):
-        start = time.perf_counter()
-        extract_answer(text)
-        thinking_text(text)
-        is_well_formed(text)
-        assert time.perf_counter() - start < 0.5
+def test_huge_completions():
+    # Tag soup and megabyte inputs (linear time: a backtracking regex would hang the suite here;
+    # benchmarks/fuzz_grader.py measures the rates).
+    assert extract_answer("<answer>" * 200_000) is None
+    assert extract_answer("</think>" * 100_000 + "<answer>1") is None
+    assert extract_answer("a" * 1_000_000 + "<answer>7</answer>") == "7"
+    assert thinking_text("a" * 1_000_000 + "</think>") == "a" * 1_000_000
+    assert not is_well_formed("<think>" * 100_000)

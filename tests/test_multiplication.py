@@ -8,7 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinyzero.tasks.multiplication import all_problems, generate, grade, parse_integer, prompt
+from tinyzero.tasks.multiplication import (
+    all_problems,
+    generate,
+    grade,
+    parse_integer,
+    prompt,
+)
 
 
 def test_generate_rows():

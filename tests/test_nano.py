@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from tinyzero.nano import corpus, traces
 from tinyzero.nano import tokenizer as nano
 from tinyzero.tasks import countdown
-from tinyzero.tasks.grading import calculate, is_well_formed, thinking_text
 from tinyzero.tasks.data import load_task_data
+from tinyzero.tasks.grading import calculate, is_well_formed, thinking_text
 
 
 def test_tokenizer_round_trip_and_single_token_tags(tmp_path):
@@ -101,10 +101,10 @@ def test_pretrain_caches_by_config(tmp_path, monkeypatch):
 
 def test_search_summary_counts_checked_hits():
     thinkings = [
-        "try 3 5 4: 4+3=7 5*7=35 vs 23 no\ntry 3 5 4: 5*4=20 20+3=23 vs 23 yes",  # hit, said yes
-        "try 3 5 4: 5*4=20 20+3=24 vs 23 no",  # a true hit with an arithmetic slip: said no
+        "3+5=8 8*4=32 vs 19 high\n3*5=15 15+4=19 vs 19 yes",  # a miss, then a hit said yes
+        "3*5=15 15+4=20 vs 19 high",  # a true hit with an arithmetic slip: checked "high"
     ]
-    s = traces.search_summary(thinkings, [23, 23])
+    s = traces.search_summary(thinkings, [19, 19])
     assert s["search/hits"] == 2 and s["search/hit_yes_rate"] == 0.5
     assert s["search/arithmetic_ok"] == 2 / 3
     assert s["search/continue_after_no"] == 0.5  # the first trace went on after its "no", the second did not

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinyzero.tasks.grading import Verdict
+from tinyzero.tasks import TASKS, detect_task
 from tinyzero.tasks.countdown import answer_reward
+from tinyzero.tasks.grading import Verdict
 from tinyzero.tasks.multiplication import multiplication_reward
 from tinyzero.tasks.rewards import format_reward, score
-from tinyzero.tasks import TASKS, detect_task
 
 GOOD = "44 + 19 + 35 = 98.</think>\n<answer>44 + 19 + 35</answer>"
 

@@ -24,7 +24,7 @@ def test_attempts_counts_thinking_lines_with_equals():
     assert stats.attempts("3+5=8 no\nhmm\n8*4=32 no\n</think><answer>x=1</answer>") == 2
     assert stats.attempts("no equals here</think>") == 0
     # a self-check recomputes an attempt; it is not a new one
-    assert stats.attempts("try 3 5 4: 5*4=20 20+3=23 vs 23 yes\nwait, let me check: 5*4=20 20+3=23 vs 23 yes") == 1
+    assert stats.attempts("3*5=15 15+4=19 vs 19 yes\nwait, let me check: 3*5=15 15+4=19 vs 19 yes") == 1
 
 
 @pytest.mark.parametrize(

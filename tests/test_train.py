@@ -19,9 +19,9 @@ from safetensors.torch import load_file
 
 from tinyzero import train
 from tinyzero.checkpoints import find_checkpoint, last_complete_checkpoint
+from tinyzero.models import load_model_and_tokenizer
 from tinyzero.runfiles import METRICS_FILE, SAMPLES_FILE, read_jsonl
 from tinyzero.stats import SUMMARY_KEYS
-from tinyzero.models import load_model_and_tokenizer
 
 REPO = Path(__file__).resolve().parent.parent
 EVAL_KEYS = {f"eval/{k}" for k in SUMMARY_KEYS}

@@ -58,7 +58,14 @@ from transformers import Trainer, TrainerCallback
 from transformers.trainer_callback import ProgressCallback
 
 from tinyzero.nano.tokenizer import save_tokenizer
-from tinyzero.runfiles import METRICS_FILE, SAMPLES_FILE, append_jsonl, is_step_row, read_jsonl, rewrite_jsonl
+from tinyzero.runfiles import (
+    METRICS_FILE,
+    SAMPLES_FILE,
+    append_jsonl,
+    is_step_row,
+    read_jsonl,
+    rewrite_jsonl,
+)
 from tinyzero.sampling import evaluate_model, sampling_config
 from tinyzero.stats import analyze, is_truncated, rows_from_columns, summarize
 from tinyzero.tasks.grading import completion_text

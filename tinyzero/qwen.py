@@ -165,7 +165,14 @@ def _converter_class():
 def _converted_json() -> str:
     """The converted backend tokenizer as JSON: the conversion takes seconds, so it is done
     once per process and each build deserialises a fresh copy."""
-    from tokenizers import AddedToken, Regex, decoders, normalizers, pre_tokenizers, processors  # noqa: PLC0415
+    from tokenizers import (  # noqa: PLC0415
+        AddedToken,
+        Regex,
+        decoders,
+        normalizers,
+        pre_tokenizers,
+        processors,
+    )
 
     tok = _converter_class()(vocab_file=str(vocab_file()), pattern=PRETOKENIZE_REGEX).converted()
     # The rest mirrors Qwen2.5's tokenizer.json. NFC: "e" + combining acute encodes like "é".

@@ -132,7 +132,12 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path) -> Path:
     """Pretrain from scratch into out_dir (written atomically: a half-built folder never counts)."""
     import torch  # noqa: PLC0415
     from datasets import Dataset  # noqa: PLC0415
-    from transformers import DataCollatorForLanguageModeling, Qwen2ForCausalLM, Trainer, TrainingArguments  # noqa: PLC0415
+    from transformers import (  # noqa: PLC0415
+        DataCollatorForLanguageModeling,
+        Qwen2ForCausalLM,
+        Trainer,
+        TrainingArguments,
+    )
 
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + ".partial")

@@ -22,8 +22,8 @@ from tinyzero.tasks.grading import calculate
 # The same line format, parsed from model output (untrusted text: the value of an attempt
 # is computed by the grader's safe evaluator, never by eval).
 _LINE = re.compile(
-    r"^(?:try [\d ]{1,20}: )?(?P<check>wait, let me check: )?(?P<a>\d{1,4})(?P<o1>[-+*/])(?P<b>\d{1,4})=(?P<r>\d{1,6}) "
-    r"(?P<x>\d{1,6})(?P<o2>[-+*/])(?P<y>\d{1,6})=(?P<written>\d{1,7}) vs (?P<target>\d{1,6}) (?P<verdict>yes|no|low|high)$"
+    r"^(?P<check>wait, let me check: )?(?P<a>\d{1,4})(?P<o1>[-+*/])(?P<b>\d{1,4})=(?P<r>\d{1,6}) "
+    r"(?P<x>\d{1,6})(?P<o2>[-+*/])(?P<y>\d{1,6})=(?P<written>\d{1,7}) vs (?P<target>\d{1,6}) (?P<verdict>yes|low|high)$"
 )
 
 
@@ -32,7 +32,7 @@ class AttemptRecord:
     expr: str
     written: int  # the value the model wrote
     value: Fraction | None  # the true value of expr (None: not arithmetic under the whitelist)
-    verdict: str  # "yes", or a miss: "low", "high" (or "no")
+    verdict: str  # "yes", or a miss: "low", "high"
     self_check: bool
 
     @property

@@ -7,9 +7,9 @@ collects them. Code outside a task module goes through these methods only.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-import random
 
 from tinyzero.tasks.grading import Verdict
 

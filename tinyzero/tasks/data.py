@@ -30,8 +30,8 @@ from pathlib import Path
 from datasets import Dataset
 
 from tinyzero.paths import REPO
-from tinyzero.tasks.prompts import TEMPLATES
 from tinyzero.tasks import TASKS, detect_task
+from tinyzero.tasks.prompts import TEMPLATES
 
 SPLITS = ("train", "test")
 

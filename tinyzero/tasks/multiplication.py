@@ -23,7 +23,13 @@ from collections.abc import Iterable
 from fractions import Fraction
 
 from tinyzero.tasks.base import Row, Task, is_int
-from tinyzero.tasks.grading import Verdict, completion_text, extract_answer, failed, is_well_formed
+from tinyzero.tasks.grading import (
+    Verdict,
+    completion_text,
+    extract_answer,
+    failed,
+    is_well_formed,
+)
 from tinyzero.tasks.prompts import base_prompt, chat_prompt
 from tinyzero.tasks.rewards import check_lengths, score
 
