@@ -214,14 +214,14 @@ def test_k3_checker_names_the_mistake(checks, estimator, message):
 
 def test_reward_checker_names_the_mistakes(checks):
     from tinyzero.tasks import countdown
-    from tinyzero.tasks import grading as grader
+    from tinyzero.tasks import grading
 
     def no_kwargs(completions, nums, target, max_thinking=50):
         return checks.reference_concise_reward(completions, nums, target, max_thinking)
 
     def strings_only(completions, nums, target, max_thinking=50, **kwargs):
         return [
-            0.0 if not countdown.grade(c, n, t).correct else 1.0 if len(grader.thinking_text(c)) <= max_thinking else 0.5
+            0.0 if not countdown.grade(c, n, t).correct else 1.0 if len(grading.thinking_text(c)) <= max_thinking else 0.5
             for c, n, t in zip(completions, nums, target)
         ]
 
@@ -238,6 +238,20 @@ def test_addition_checker_rejects_a_grader_that_raises(checks):
         completion.strip()  # AttributeError on None, numbers and message lists
         return checks.reference_addition_grade(completion, a, b)
 
-    task = Task("addition", ("a", "b"), lambda c, a, b, **k: [0.0] * len(c), None, fragile, None, None, None)
+    task = Task(
+        name="addition",
+        columns=("a", "b"),
+        reward=lambda c, a, b, **k: [0.0] * len(c),
+        _prompt=None,
+        _grade=fragile,
+        _key=None,
+        _reference=None,
+        _validate=None,
+        generate=None,
+        space=None,
+        row_from_key=None,
+        leak_keys=None,
+        exclusion="",
+    )
     with pytest.raises(AssertionError, match="never raises"):
         checks.check_addition_task(task)

