@@ -62,3 +62,39 @@ def test_search_probe_splits_completions_by_what_followed_the_first_attempt():
     by_position = probe.lines_by_position(completions, [row], n=4)
     assert by_position[1] == [True, True, True]
     assert by_position[2] == [True, False]  # 3*5=16 is not a line the writer writes
+
+
+@pytest.mark.slow
+def test_robustness_grid_at_a_tiny_size(tmp_path, monkeypatch):
+    monkeypatch.setenv("TINYZERO_HOME", str(tmp_path / "home"))  # the subprocesses' base-model cache
+    grid = load("robustness")
+    pretrain = "--num_traces 64 --max_steps 2 --batch_size 8 --hidden_size 32 --intermediate_size 64 --num_layers 1 --warmup_steps 0"
+    train = ("--max_steps 1 --eval_every 0 --num_generations 4 --per_device_train_batch_size 8 --steps_per_generation 1 "
+             "--max_completion_length 8 --plot false")
+    argv = ["--pretrain_seeds", "0", "--grpo_seeds", "1", "--eval_seeds", "0", "1", "--n", "4",
+            "--out", str(tmp_path / "grid"), "--pretrain_args", pretrain, "--train_args", train]
+    record = grid.main(argv)
+    (r,) = record["rows"]
+    assert (r["pretrain_seed"], r["grpo_seed"]) == (0, 1)
+    assert 0 <= r["base_accuracy"] <= 1 and 0 <= r["final_accuracy"] <= 1 and r["final_accuracy_std"] >= 0
+    assert r["base_thinking"] >= 0 and "final search/hit_yes_rate" in r
+    evals = json.loads((tmp_path / "grid" / "evals" / "base-p0.json").read_text())
+    assert evals["seeds"] == [0, 1] and evals["problems"] == 4 and evals["temperature"] == 0.6  # the recipe's
+    table = (tmp_path / "grid" / "table.md").read_text()
+    assert "median run:" in table and "| 0 | 1 |" in table
+    # a second call reuses the finished run and evals: nothing is retrained
+    stamp = (tmp_path / "grid" / "runs" / "p0-g1" / "summary.json").stat().st_mtime
+    grid.main(argv)
+    assert (tmp_path / "grid" / "runs" / "p0-g1" / "summary.json").stat().st_mtime == stamp
+
+
+def test_robustness_verdict():
+    grid = load("robustness")
+    rows = [
+        {"accuracy_x": 5.0, "thinking_x": 4.0, "final truncation_rate": 0.05},
+        {"accuracy_x": 4.0, "thinking_x": 3.5, "final truncation_rate": 0.08},
+        {"accuracy_x": 2.0, "thinking_x": 3.1, "final truncation_rate": 0.20},
+    ]
+    v = grid.verdict(rows)
+    assert v["median_accuracy_x"] == 4.0 and v["median_accuracy_ok"]
+    assert not v["every_accuracy_ok"] and v["every_thinking_ok"] and not v["every_truncation_ok"]

@@ -108,3 +108,17 @@ def test_search_summary_counts_checked_hits():
     assert s["search/hits"] == 2 and s["search/hit_yes_rate"] == 0.5
     assert s["search/arithmetic_ok"] == 2 / 3
     assert s["search/continue_after_no"] == 0.5  # the first trace went on after its "no", the second did not
+
+
+def test_search_summary_tells_useful_self_checks_from_repetition():
+    thinkings = [
+        # a slip (3*5 is not 16), caught: the recomputation writes the true value
+        "3*5=16 16+4=20 vs 19 high\nwait, let me check: 3*5=15 15+4=19 vs 19 yes",
+        # a correct attempt re-checked: repetition
+        "3+5=8 8*4=32 vs 19 high\nwait, let me check: 3+5=8 8*4=32 vs 19 high",
+        # a slip repeated: not caught
+        "3*5=16 16+4=20 vs 19 high\nwait, let me check: 3*5=16 16+4=20 vs 19 high",
+    ]
+    s = traces.search_summary(thinkings, [19, 19, 19])
+    assert s["search/self_check_after_slip"] == 2 / 3
+    assert s["search/self_check_fix_rate"] == 0.5

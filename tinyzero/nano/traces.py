@@ -71,6 +71,9 @@ def trace_stats(thinking: str, target: int) -> dict[str, float]:
     atts = parse_attempts(thinking)
     hits = [a for a in atts if a.value == target]
     attempts = tries(atts)
+    # A self-check recomputes the attempt before it. It is useful when that attempt slipped
+    # (its written value is wrong) and the recomputation writes the true value.
+    after_slip = [c for prev, c in zip(atts, atts[1:]) if c.self_check and not prev.self_check and not prev.arithmetic_ok]
     return {
         # The decision RL can change most easily: after a miss, try again or give up?
         "noes": sum(a.verdict != "yes" for a in attempts),
@@ -81,6 +84,8 @@ def trace_stats(thinking: str, target: int) -> dict[str, float]:
         "attempt_lines": len(atts),
         "hits": len(hits),
         "hits_said_yes": sum(a.verdict == "yes" for a in hits),
+        "self_checks_after_slip": len(after_slip),
+        "self_checks_fixed": sum(c.arithmetic_ok for c in after_slip),
     }
 
 
@@ -91,6 +96,9 @@ def search_summary(thinkings: list[str], targets: list[int]) -> dict[str, float]
     hit_yes_rate is the one RL depends on: how often an attempt that really reaches the
     target is checked "yes". Below ~50%, searching longer earns little. continue_after_no is
     what RL should raise once it does: how often a miss is followed by another attempt.
+    self_check_after_slip: the share of self-checks that follow a slipped attempt (the rest
+    re-check a correct one: repetition); self_check_fix_rate: of those, how many write the
+    true value (a check that catches the slip).
     """
     stats = [trace_stats(t, target) for t, target in zip(thinkings, targets, strict=True)]
     total = {k: sum(s[k] for s in stats) for k in stats[0]} if stats else {}
@@ -100,4 +108,10 @@ def search_summary(thinkings: list[str], targets: list[int]) -> dict[str, float]
         "search/hits": total.get("hits", 0),
         "search/hit_yes_rate": total.get("hits_said_yes", 0) / total["hits"] if total.get("hits") else 0.0,
         "search/continue_after_no": total["noes_continued"] / total["noes"] if total.get("noes") else 0.0,
+        "search/self_check_after_slip": _ratio(total, "self_checks_after_slip", "self_checks"),
+        "search/self_check_fix_rate": _ratio(total, "self_checks_fixed", "self_checks_after_slip"),
     }
+
+
+def _ratio(total: dict, num: str, den: str) -> float:
+    return total.get(num, 0) / total[den] if total.get(den) else 0.0
