@@ -151,3 +151,42 @@ def test_task_must_match_the_dataset(tmp_path):
     args = train.parse_args(["--task", "multiplication", "--output_dir", str(tmp_path)])
     with pytest.raises(ValueError, match="holds countdown problems, not multiplication"):
         train.main(*args)
+
+
+def test_sharded_eval_samples_each_problem_once_and_agrees(nano_model_dir):
+    from tinyzero.models import load_model_and_tokenizer
+    from tinyzero.sampling import evaluate_model, sampling_config
+    from tinyzero.tasks import TASKS
+    from tinyzero.tasks.countdown import generate as make_problems
+
+    model, tokenizer = load_model_and_tokenizer(str(nano_model_dir))
+    task = TASKS["countdown"]
+    rows = [{**r, "prompt": task.prompt(r, "nano")} for r in make_problems(7, num_count=3, num_range=(1, 9), seed=3)]
+    config = sampling_config(model, tokenizer, max_new_tokens=6, temperature=0)  # greedy: shards must agree exactly
+    whole, whole_records = evaluate_model(model, tokenizer, task, rows, config)
+    shards = [evaluate_model(model, tokenizer, task, rows, config, shard=(r, 3))[1] for r in range(3)]
+    assert sorted(r["problem"] for s in shards for r in s) == list(range(7))  # each problem once
+    assert all(len({r["problem"] % 3 for r in s}) == 1 for s in shards)  # a shard is every 3rd problem
+    gathered, records = evaluate_model(model, tokenizer, task, rows, config, shard=(0, 3),
+                                       gather=lambda mine: [r for s in shards for r in s])
+    assert records == whole_records and gathered == whole
+
+
+@pytest.mark.slow
+def test_two_processes_write_one_metrics_file(nano_model_dir, tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [
+        sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no",
+        "-m", "tinyzero.train", "--model_name_or_path", str(nano_model_dir), "--output_dir", str(out),
+        *dataset_args(tmp_path), *RUN_ARGS, "--max_steps", "2", "--plot", "false",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = read_jsonl(out / METRICS_FILE)
+    assert [r["step"] for r in rows] == [0, 1, 2]  # one row per step, not one per process
+    assert [r["step"] for r in rows if "eval/accuracy" in r] == [0, 2]
+    samples = read_jsonl(out / SAMPLES_FILE)
+    assert len(samples) == 2 * 2 and sorted({s["index"] for s in samples}) == [0, 1]  # eval_samples=2, twice
+    assert done.stdout.count("[tinyzero] done:") == 1

@@ -54,6 +54,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from accelerate.utils import gather_object
 from transformers import Trainer, TrainerCallback
 from transformers.trainer_callback import ProgressCallback
 
@@ -185,6 +186,9 @@ class HeldOutEvalCallback(TrainerCallback):
                 batch_size=self.batch_size,
                 seed=self.seed,
                 search=self.search,
+                # under accelerate launch each process samples its share of the problems
+                shard=(trainer.accelerator.process_index, trainer.accelerator.num_processes),
+                gather=gather_object,
             )
         if args.should_save and self.num_samples > 0:
             samples = [

@@ -127,33 +127,46 @@ def evaluate_model(
     batch_size: int = 64,
     seed: int = 0,
     search: bool = False,
+    shard: tuple[int, int] = (0, 1),
+    gather=None,
 ) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """(summary, per-completion records) for k samples on each row (rows carry ``prompt``).
 
     summary: ``problems``, ``k``, every ``SUMMARY_KEYS`` figure over all samples
     (``accuracy`` is pass@1, the mean fraction of correct samples), ``pass@k`` when k > 1, and
     with ``search`` the nano trace figures (``search/*``; Countdown in the nano format only).
+
+    With several processes, ``shard=(rank, world_size)`` samples every world_size-th problem
+    only, and ``gather`` (e.g. ``accelerate.utils.gather_object``) collects every process's
+    records, so each problem is sampled once and every process returns the same figures.
+    Each process samples its problems under ``seed``, so a sharded eval is another draw of the
+    same measurement: it agrees with one process within sampling noise, not token for token.
     """
-    groups = generate(model, tokenizer, [r["prompt"] for r in rows], generation_config, k, batch_size, seed)
-    records, stats, correct, per_problem = [], [], [], []
-    for i, (row, group) in enumerate(zip(rows, groups, strict=True)):
-        c = 0
+    rank, world = shard
+    mine = list(range(rank, len(rows), world))
+    groups = generate(model, tokenizer, [rows[i]["prompt"] for i in mine], generation_config, k, batch_size, seed)
+    records = []
+    for i, group in zip(mine, groups, strict=True):
         for j, g in enumerate(group):
-            verdict = task.grade(g.text, row)
-            s = analyze(g.text, g.truncated)
-            stats.append(s)
-            correct.append(verdict.correct)
-            c += verdict.correct
-            records.append(
-                {"problem": i, "sample": j, "completion": g.text, "correct": verdict.correct, "reason": verdict.reason, **s}
-            )
-        per_problem.append(c)
+            verdict = task.grade(g.text, rows[i])
+            records.append({"problem": i, "sample": j, "completion": g.text, "correct": verdict.correct,
+                            "reason": verdict.reason, **analyze(g.text, g.truncated)})  # fmt: skip
+    if gather is not None and world > 1:
+        records = sorted(gather(records), key=lambda r: (r["problem"], r["sample"]))
+    return summarize_records(records, rows, k, search), records
+
+
+def summarize_records(records: list[dict[str, Any]], rows: Sequence[dict[str, Any]], k: int, search: bool) -> dict[str, float]:
+    """The summary of ``evaluate_model`` from its per-completion records."""
     summary: dict[str, float] = {"problems": len(rows), "k": k}
-    figures = summarize(stats, correct)
+    figures = summarize(records, [r["correct"] for r in records])
     summary.update({key: figures[key] for key in SUMMARY_KEYS})
     if k > 1:
+        per_problem = [0] * len(rows)
+        for r in records:
+            per_problem[r["problem"]] += r["correct"]
         summary[f"pass@{k}"] = sum(pass_at_k(k, c, k) for c in per_problem) / len(rows)
     if search:
         thinking = [thinking_text(r["completion"]) for r in records]
         summary.update(search_summary(thinking, [rows[r["problem"]]["target"] for r in records]))
-    return summary, records
+    return summary
