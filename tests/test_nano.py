@@ -1,6 +1,8 @@
 """The nano base model's pieces: tokenizer round trip, the corpus, and the pretrain cache."""
 
+import json
 import random
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -122,3 +124,28 @@ def test_search_summary_tells_useful_self_checks_from_repetition():
     s = traces.search_summary(thinkings, [19, 19, 19])
     assert s["search/self_check_after_slip"] == 2 / 3
     assert s["search/self_check_fix_rate"] == 0.5
+
+
+def test_pretraining_is_deterministic_across_thread_counts(tmp_path):
+    # The cache key names the config; this checks that it also names the weights: two builds
+    # of the same config, in fresh processes at 1 and 2 torch threads, give the same model.
+    import os
+    import subprocess
+    import sys
+
+    from safetensors.torch import load_file
+
+    repo = Path(__file__).resolve().parent.parent
+    tiny = ["--num_traces", "200", "--max_steps", "20", "--batch_size", "8", "--hidden_size", "32",
+            "--intermediate_size", "64", "--num_layers", "1", "--warmup_steps", "0"]
+    weights, losses = [], []
+    for threads in (1, 2):
+        home = tmp_path / f"t{threads}"
+        env = {**os.environ, "TINYZERO_HOME": str(home), "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(repo)}
+        subprocess.run([sys.executable, "-m", "tinyzero.pretrain", *tiny], cwd=repo, env=env, check=True,
+                       capture_output=True, timeout=600)
+        (folder,) = (home / "nano-base").iterdir()
+        weights.append(load_file(folder / "model.safetensors"))
+        losses.append(json.loads((folder / "pretrain.json").read_text())["train_loss"])
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+    assert max((weights[0][k] - weights[1][k]).abs().max().item() for k in weights[0]) <= 1e-6
