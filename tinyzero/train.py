@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trl import GRPOConfig, GRPOTrainer, ModelConfig, ScriptArguments, get_peft_config
+from trl.rewards import get_soft_overlong_punishment
 
 from tinyzero import callbacks, cli, runfiles
 from tinyzero.checkpoints import find_checkpoint
@@ -43,6 +44,7 @@ class TinyZeroArguments(ScriptArguments):
     template: str = field(default="nano", metadata={"help": "Prompt template: nano, base or chat."})
     reward: str = field(default="task", metadata={"help": "task (TinyZero's 1.0/0.1/0.0), or a control: format, random, flipped."})
     format_weight: float = field(default=0.0, metadata={"help": "Weight of format_reward beside the reward (logged either way)."})
+    overlong_cache: int = field(default=0, metadata={"help": "DAPO's soft overlong penalty over the last N tokens of the budget (0: off)."})
     eval_every: int = field(default=25, metadata={"help": "Held-out eval every N steps (and at 0 and the end); 0 = never."})
     eval_size: int = field(default=200, metadata={"help": "Held-out problems per eval (first N of the test split)."})
     eval_batch_size: int = field(default=100, metadata={"help": "Sequences per generate() call in the held-out eval."})
@@ -72,7 +74,7 @@ def main(script_args: TinyZeroArguments, training_args: GRPOConfig, model_args: 
 
         torch.set_num_threads(script_args.torch_threads)
     if training_args.reward_weights is not None:
-        raise ValueError("reward_weights is set by tinyzero ([1.0, format_weight, 0.0]); use --format_weight")
+        raise ValueError("reward_weights is set by tinyzero from reward, format_weight and overlong_cache; use those")
 
     # Data: training prompts, and a fixed held-out set from the test split. The task is the data's.
     name, template = script_args.dataset_name, script_args.template
@@ -98,6 +100,9 @@ def main(script_args: TinyZeroArguments, training_args: GRPOConfig, model_args: 
         callbacks.train_metrics_reward(task, training_args.max_completion_length, eos),
     ]
     training_args.reward_weights = [1.0, script_args.format_weight, 0.0]
+    if script_args.overlong_cache > 0:  # 0 up to max - cache tokens, then down to -1 at the limit
+        reward_funcs.append(get_soft_overlong_punishment(training_args.max_completion_length, script_args.overlong_cache))
+        training_args.reward_weights.append(1.0)
 
     # Trainer. Callback order matters at on_train_begin: metrics.jsonl is rewritten from the
     # checkpoint's history before the step-0 eval logs its row.
