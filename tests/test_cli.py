@@ -13,20 +13,14 @@ from pathlib import Path
 import pytest
 
 from tinyzero import eval as eval_cmd
-from tinyzero import plot, sample, train
-from tinyzero.cli import parse
-from tinyzero.nano.pretrain import DEFAULT_RECIPE, PretrainConfig
+from tinyzero import plot, pretrain, sample, train
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _pretrain_parse(argv):
-    return parse((PretrainConfig,), argv, default_config=DEFAULT_RECIPE, prog="python -m tinyzero.pretrain")
-
-
 PARSERS = {
     "train": train.parse_args,
-    "pretrain": _pretrain_parse,
+    "pretrain": pretrain.parse_args,
     "eval": eval_cmd.parse_args,
     "sample": sample.parse_args,
     "plot": plot.main,

@@ -141,8 +141,8 @@ def test_pretraining_is_deterministic_across_thread_counts(tmp_path):
     weights, losses = [], []
     for threads in (1, 2):
         home = tmp_path / f"t{threads}"
-        env = {**os.environ, "TINYZERO_HOME": str(home), "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(repo)}
-        subprocess.run([sys.executable, "-m", "tinyzero.pretrain", *tiny], cwd=repo, env=env, check=True,
+        env = {**os.environ, "TINYZERO_HOME": str(home), "PYTHONPATH": str(repo)}
+        subprocess.run([sys.executable, "-m", "tinyzero.pretrain", *tiny, "--torch_threads", str(threads)], cwd=repo, env=env, check=True,
                        capture_output=True, timeout=600)
         (folder,) = (home / "nano-base").iterdir()
         weights.append(load_file(folder / "model.safetensors"))

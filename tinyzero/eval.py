@@ -37,6 +37,7 @@ class EvalArguments:
     max_completion_length: int = 256
     batch_size: int = field(default=256, metadata={"help": "Sequences per generate() call."})
     seeds: list[int] = field(default_factory=lambda: [0], metadata={"help": "Sampling seeds; figures are means over them."})
+    sampler: str = field(default="fastgen_exact", metadata={"help": "hf, fastgen or fastgen_exact (tinyzero.fastgen; HF's random stream)."})
     dtype: str = field(default="auto", metadata={"help": "auto, float32, bfloat16 or float16."})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, ...; default: cuda when available."})
     output: str | None = field(default=None, metadata={"help": "Write the summary JSON (and a .samples.jsonl) here."})
@@ -47,6 +48,8 @@ class EvalArguments:
             raise ValueError(f"--n and --k must be at least 1, got n={self.n} k={self.k}")
         if not self.seeds:
             raise ValueError("--seeds needs at least one seed")
+        if self.sampler not in ("hf", "fastgen", "fastgen_exact"):
+            raise ValueError(f"--sampler {self.sampler!r}: choose from hf, fastgen, fastgen_exact")
 
 
 def main(args: EvalArguments) -> dict:
@@ -58,6 +61,10 @@ def main(args: EvalArguments) -> dict:
 
     start = time.time()
     model, tokenizer = load_for_inference(args.model, args.dtype, args.device, args.pretrain_config)
+    if args.sampler != "hf":  # falls back to model.generate wherever fastgen does not apply
+        from tinyzero import fastgen  # noqa: PLC0415
+
+        fastgen.install(model, exact_rng=args.sampler == "fastgen_exact")
     nano = is_nano_tokenizer(tokenizer)
     template = args.template or ("nano" if nano else "base")
     data = load_task_data(args.dataset, split=args.split, template=template, task=args.task)

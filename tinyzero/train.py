@@ -21,7 +21,7 @@ from pathlib import Path
 from trl import GRPOConfig, GRPOTrainer, ModelConfig, ScriptArguments, get_peft_config
 from trl.rewards import get_soft_overlong_punishment
 
-from tinyzero import callbacks, cli, runfiles
+from tinyzero import callbacks, cli, fastgen, runfiles
 from tinyzero.checkpoints import find_checkpoint
 from tinyzero.models import load_model_and_tokenizer, set_training_dtypes
 from tinyzero.nano.tokenizer import is_nano_tokenizer, save_tokenizer
@@ -32,6 +32,7 @@ from tinyzero.tasks.data import load_task_data
 from tinyzero.tasks.rewards import format_reward, select_reward
 
 DEFAULT_RECIPE = RECIPES / "nano.yaml"
+SAMPLERS = ("hf", "fastgen", "fastgen_exact")
 
 
 @dataclass
@@ -52,6 +53,7 @@ class TinyZeroArguments(ScriptArguments):
     eval_seed: int = field(default=1234, metadata={"help": "Sampling seed of the held-out eval (the same every eval)."})
     pretrain_config: str | None = field(default=None, metadata={"help": "Recipe of the nano base model (model 'nano')."})
     torch_threads: int | None = field(default=None, metadata={"help": "CPU threads for torch (default: torch's choice)."})
+    sampler: str = field(default="hf", metadata={"help": "hf (model.generate), fastgen (tinyzero.fastgen, CPU), or fastgen_exact (HF's random stream)."})
     resume: bool = field(default=False, metadata={"help": "Continue from the last checkpoint in output_dir."})
     plot: bool = field(default=True, metadata={"help": "Write the plots and samples.md when training ends."})
 
@@ -60,6 +62,8 @@ class TinyZeroArguments(ScriptArguments):
             self.dataset_name = "countdown_nano"
         if self.dataset_config is not None or self.dataset_streaming:
             raise ValueError("dataset_config and dataset_streaming are not used by tinyzero; remove them")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"--sampler {self.sampler!r}: choose from {list(SAMPLERS)}")
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[TinyZeroArguments, GRPOConfig, ModelConfig]:
@@ -126,6 +130,8 @@ def main(script_args: TinyZeroArguments, training_args: GRPOConfig, model_args: 
         callbacks=[callbacks.MetricsFileCallback(), heldout, callbacks.CompactProgressCallback(), *extra],
     )
     heldout.bind(trainer)  # it samples with the trainer's model and settings, and logs into its rows
+    if script_args.sampler != "hf":  # TRL's sampling and the held-out eval both go through model.generate
+        fastgen.install(trainer, exact_rng=script_args.sampler == "fastgen_exact")
     callbacks.instrument(trainer)  # time/* columns; the compact progress line replaces the stock bar
 
     trainer.train(resume_from_checkpoint=checkpoint)
