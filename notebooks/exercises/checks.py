@@ -9,22 +9,13 @@ that says which case failed and, for common mistakes, what the mistake probably 
 from __future__ import annotations
 
 import builtins
-import math
 import random
-import sys
 from contextlib import contextmanager
 from fractions import Fraction
-from pathlib import Path
 
-# The repository root, so `import tinyzero` works from a notebook without installing the package.
-_ROOT = next(p for p in Path(__file__).resolve().parents if (p / "tinyzero" / "__init__.py").is_file())
-if str(_ROOT) not in sys.path:
-    sys.path.insert(0, str(_ROOT))
-
-from tinyzero.tasks import countdown, multiplication  # noqa: E402
-from tinyzero.tasks import grading as grader  # noqa: E402
-from tinyzero.tasks.grading import Verdict  # noqa: E402
-from tinyzero.rewards import score  # noqa: E402
+from tinyzero.tasks import countdown, grading, multiplication
+from tinyzero.tasks.grading import Verdict
+from tinyzero.tasks.rewards import score
 
 
 def _passed(name: str, n: int) -> None:
@@ -335,7 +326,7 @@ def reference_concise_reward(completions, nums, target, max_thinking: int = 50, 
         if not countdown.grade(c, n, t).correct:
             out.append(0.0)
         else:
-            thinking = grader.thinking_text(grader.completion_text(c))
+            thinking = grading.thinking_text(grading.completion_text(c))
             out.append(1.0 if len(thinking) <= max_thinking else 0.5)
     return out
 
@@ -372,10 +363,10 @@ def check_concise_reward(concise_reward) -> None:
     for c, g, e in zip(completions, got, expected):
         if g != e:
             _fail(f"for {c[:60]!r}... you gave {g}, expected {e}.\n"
-                  "Correct means countdown.grade(...).correct; the thinking is grader.thinking_text(text).")
+                  "Correct means countdown.grade(...).correct; the thinking is grading.thinking_text(text).")
     messages = [[{"role": "assistant", "content": c}] for c in completions]
     if concise_reward(messages, **columns) != expected:
-        _fail("with a chat template TRL passes message lists, not strings: use grader.completion_text(c) "
+        _fail("with a chat template TRL passes message lists, not strings: use grading.completion_text(c) "
               "(countdown.grade already accepts both)")
     short = reference_concise_reward(completions, **columns, max_thinking=10)
     if concise_reward(completions, **columns, max_thinking=10) != short:
@@ -386,15 +377,15 @@ def check_concise_reward(concise_reward) -> None:
 # --- 06 A new task ----------------------------------------------------------------------------------
 
 def reference_addition_grade(completion, a: int, b: int) -> Verdict:
-    text = grader.completion_text(completion)
-    answer = grader.extract_answer(text)
+    text = grading.completion_text(completion)
+    answer = grading.extract_answer(text)
     if answer is None:
-        return grader.failed("no answer block", text)
+        return grading.failed("no answer block", text)
     value = multiplication.parse_integer(answer)
     if value is None:
-        return grader.failed("not an integer", text, answer)
+        return grading.failed("not an integer", text, answer)
     correct = value == int(a) + int(b)
-    return Verdict(True, grader.is_well_formed(text), True, True, Fraction(value), correct,
+    return Verdict(True, grading.is_well_formed(text), True, True, Fraction(value), correct,
                    "correct" if correct else f"equals {value}, not {int(a) + int(b)}", answer)
 
 
