@@ -87,9 +87,6 @@ def recipe_keys(train_args: list[str]) -> dict:
 
 
 def row(pseed: int, gseed: int, base: dict, final: dict) -> dict:
-    def fig(report, key):
-        return report.get(key)
-
     out = {
         "pretrain_seed": pseed,
         "grpo_seed": gseed,
@@ -103,7 +100,7 @@ def row(pseed: int, gseed: int, base: dict, final: dict) -> dict:
         "thinking_x": final["thinking_length"] / base["thinking_length"] if base["thinking_length"] else float("inf"),
     }
     for key, _ in PRICE:
-        out[f"base {key}"], out[f"final {key}"] = fig(base, key), fig(final, key)
+        out[f"base {key}"], out[f"final {key}"] = base.get(key), final.get(key)
     return out
 
 

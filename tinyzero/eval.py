@@ -48,11 +48,13 @@ class EvalArguments:
             raise ValueError(f"--n and --k must be at least 1, got n={self.n} k={self.k}")
         if not self.seeds:
             raise ValueError("--seeds needs at least one seed")
-        if self.sampler not in ("hf", "fastgen", "fastgen_exact"):
-            raise ValueError(f"--sampler {self.sampler!r}: choose from hf, fastgen, fastgen_exact")
+        from tinyzero.fastgen import check_sampler  # noqa: PLC0415 (torch: only once flags are parsed)
+
+        check_sampler(self.sampler)
 
 
 def main(args: EvalArguments) -> dict:
+    from tinyzero.fastgen import use_sampler  # noqa: PLC0415
     from tinyzero.models import load_for_inference  # noqa: PLC0415
     from tinyzero.nano.tokenizer import is_nano_tokenizer  # noqa: PLC0415
     from tinyzero.sampling import evaluate_model, sampling_config  # noqa: PLC0415
@@ -61,10 +63,7 @@ def main(args: EvalArguments) -> dict:
 
     start = time.time()
     model, tokenizer = load_for_inference(args.model, args.dtype, args.device, args.pretrain_config)
-    if args.sampler != "hf":  # falls back to model.generate wherever fastgen does not apply
-        from tinyzero import fastgen  # noqa: PLC0415
-
-        fastgen.install(model, exact_rng=args.sampler == "fastgen_exact")
+    use_sampler(model, args.sampler)  # falls back to model.generate wherever fastgen does not apply
     nano = is_nano_tokenizer(tokenizer)
     template = args.template or ("nano" if nano else "base")
     data = load_task_data(args.dataset, split=args.split, template=template, task=args.task)

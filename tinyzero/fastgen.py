@@ -50,7 +50,23 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-__all__ = ["generate", "install", "supported", "uninstall"]
+__all__ = ["SAMPLERS", "check_sampler", "generate", "install", "supported", "uninstall", "use_sampler"]
+
+# What a recipe's or a command's ``sampler`` key may name: HF's model.generate, fastgen with its
+# own random stream, or fastgen drawing HF's random stream (HF's tokens).
+SAMPLERS = ("hf", "fastgen", "fastgen_exact")
+
+
+def check_sampler(name: str) -> None:
+    if name not in SAMPLERS:
+        raise ValueError(f"--sampler {name!r}: choose from {list(SAMPLERS)}")
+
+
+def use_sampler(trainer_or_model, name: str) -> None:
+    """Route ``model.generate`` through the sampler ``name`` (``hf`` leaves it alone)."""
+    check_sampler(name)
+    if name != "hf":
+        install(trainer_or_model, exact_rng=name == "fastgen_exact")
 
 # GenerationConfig fields that change what generate does, with the value meaning "off". Any
 # other value makes `supported` refuse (and `generate` fall back to HF).

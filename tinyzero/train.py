@@ -32,7 +32,6 @@ from tinyzero.tasks.data import load_task_data
 from tinyzero.tasks.rewards import format_reward, select_reward
 
 DEFAULT_RECIPE = RECIPES / "nano.yaml"
-SAMPLERS = ("hf", "fastgen", "fastgen_exact")
 
 
 @dataclass
@@ -62,8 +61,7 @@ class TinyZeroArguments(ScriptArguments):
             self.dataset_name = "countdown_nano"
         if self.dataset_config is not None or self.dataset_streaming:
             raise ValueError("dataset_config and dataset_streaming are not used by tinyzero; remove them")
-        if self.sampler not in SAMPLERS:
-            raise ValueError(f"--sampler {self.sampler!r}: choose from {list(SAMPLERS)}")
+        fastgen.check_sampler(self.sampler)
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[TinyZeroArguments, GRPOConfig, ModelConfig]:
@@ -130,8 +128,7 @@ def main(script_args: TinyZeroArguments, training_args: GRPOConfig, model_args: 
         callbacks=[callbacks.MetricsFileCallback(), heldout, callbacks.CompactProgressCallback(), *extra],
     )
     heldout.bind(trainer)  # it samples with the trainer's model and settings, and logs into its rows
-    if script_args.sampler != "hf":  # TRL's sampling and the held-out eval both go through model.generate
-        fastgen.install(trainer, exact_rng=script_args.sampler == "fastgen_exact")
+    fastgen.use_sampler(trainer, script_args.sampler)  # TRL's sampling and the held-out eval call model.generate
     callbacks.instrument(trainer)  # time/* columns; the compact progress line replaces the stock bar
 
     trainer.train(resume_from_checkpoint=checkpoint)
