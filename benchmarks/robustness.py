@@ -12,7 +12,9 @@ problems, one sample each at the recipe's temperature, for every ``--eval_seeds`
 per run and the verdict against issue 12's targets (every run: accuracy >= 2.5x its base,
 thinking >= 3x, truncation <= 0.10; the median run: accuracy >= 4x), and writes ``grid.json``
 and ``table.md`` into ``--out`` with the command, machine and date. Finished runs and evals
-are reused, so a killed grid continues where it stopped.
+are reused, so a killed grid continues where it stopped. ``--jobs 2`` runs two commands at
+once (each at one torch thread, as the recipe sets it): on a 2-core machine the grid takes
+about half the time, and each run's figures are the same as alone (one thread each).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import shlex
 import statistics
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -156,19 +159,23 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "robustness")
     parser.add_argument("--train_args", default="", help="extra tinyzero.train flags, one string")
     parser.add_argument("--pretrain_args", default="", help="extra tinyzero.pretrain flags, one string")
+    parser.add_argument("--jobs", type=int, default=1, help="commands run at once (2 on a 2-core machine)")
     args = parser.parse_args(argv)
     train_args, pretrain_args = shlex.split(args.train_args), shlex.split(args.pretrain_args)
     recipe = recipe_keys(train_args)
     out = args.out
-    rows = []
-    for pseed in args.pretrain_seeds:
-        base = base_model(pseed, pretrain_args, out)
-        base_report = evaluate(base, f"base-p{pseed}", args, recipe, out)
-        for gseed in args.grpo_seeds:
-            run_dir = out / "runs" / f"p{pseed}-g{gseed}"
-            train_run(base, gseed, train_args, run_dir, out)
-            final = evaluate(run_dir, f"final-p{pseed}-g{gseed}", args, recipe, out)
-            rows.append(row(pseed, gseed, base_report, final))
+    # Three waves, each a pool of --jobs commands: the base models, then their evals and the
+    # GRPO runs, then the final models' evals. Every command is a subprocess with its own log.
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        bases = dict(zip(args.pretrain_seeds, pool.map(lambda s: base_model(s, pretrain_args, out), args.pretrain_seeds)))
+        grid = [(p, g) for p in args.pretrain_seeds for g in args.grpo_seeds]
+        base_evals = [pool.submit(evaluate, bases[p], f"base-p{p}", args, recipe, out) for p in args.pretrain_seeds]
+        runs = [pool.submit(train_run, bases[p], g, train_args, out / "runs" / f"p{p}-g{g}", out) for p, g in grid]
+        base_reports = dict(zip(args.pretrain_seeds, (f.result() for f in base_evals)))
+        for f in runs:
+            f.result()
+        finals = pool.map(lambda pg: evaluate(out / "runs" / f"p{pg[0]}-g{pg[1]}", f"final-p{pg[0]}-g{pg[1]}", args, recipe, out), grid)
+        rows = [row(p, g, base_reports[p], final) for (p, g), final in zip(grid, finals)]
     v = verdict(rows)
     text = table(rows, v, len(args.eval_seeds))
     record = {

@@ -71,17 +71,17 @@ def test_robustness_grid_at_a_tiny_size(tmp_path, monkeypatch):
     pretrain = "--num_traces 64 --max_steps 2 --batch_size 8 --hidden_size 32 --intermediate_size 64 --num_layers 1 --warmup_steps 0"
     train = ("--max_steps 1 --eval_every 0 --num_generations 4 --per_device_train_batch_size 8 --steps_per_generation 1 "
              "--max_completion_length 8 --plot false")
-    argv = ["--pretrain_seeds", "0", "--grpo_seeds", "1", "--eval_seeds", "0", "1", "--n", "4",
+    argv = ["--pretrain_seeds", "0", "3", "--grpo_seeds", "1", "--eval_seeds", "0", "1", "--n", "4", "--jobs", "2",
             "--out", str(tmp_path / "grid"), "--pretrain_args", pretrain, "--train_args", train]
     record = grid.main(argv)
-    (r,) = record["rows"]
-    assert (r["pretrain_seed"], r["grpo_seed"]) == (0, 1)
+    r, r3 = record["rows"]
+    assert (r["pretrain_seed"], r["grpo_seed"]) == (0, 1) and (r3["pretrain_seed"], r3["grpo_seed"]) == (3, 1)
     assert 0 <= r["base_accuracy"] <= 1 and 0 <= r["final_accuracy"] <= 1 and r["final_accuracy_std"] >= 0
     assert r["base_thinking"] >= 0 and "final search/hit_yes_rate" in r
     evals = json.loads((tmp_path / "grid" / "evals" / "base-p0.json").read_text())
     assert evals["seeds"] == [0, 1] and evals["problems"] == 4 and evals["temperature"] == 0.6  # the recipe's
     table = (tmp_path / "grid" / "table.md").read_text()
-    assert "median run:" in table and "| 0 | 1 |" in table
+    assert "median run:" in table and "| 0 | 1 |" in table and "| 3 | 1 |" in table
     # a second call reuses the finished run and evals: nothing is retrained
     stamp = (tmp_path / "grid" / "runs" / "p0-g1" / "summary.json").stat().st_mtime
     grid.main(argv)
@@ -98,3 +98,34 @@ def test_robustness_verdict():
     v = grid.verdict(rows)
     assert v["median_accuracy_x"] == 4.0 and v["median_accuracy_ok"]
     assert not v["every_accuracy_ok"] and v["every_thinking_ok"] and not v["every_truncation_ok"]
+
+
+@pytest.mark.slow
+def test_speed_benchmark_at_a_tiny_size(tmp_path, capsys):
+    """benchmarks/speed.py end to end at tiny sizes; the report with an old checkout and a busy
+    run is fed this run's figures (the same measure_checkout makes all three)."""
+    speed = load("speed")
+    pretrain = ["num_traces=64", "hidden_size=32", "intermediate_size=64", "num_layers=1", "batch_size=8", "warmup_steps=0"]
+    train = ["num_generations=4", "per_device_train_batch_size=8", "steps_per_generation=1", "max_completion_length=8",
+             "eval_size=8", "eval_batch_size=8", "plot=false"]
+    out = tmp_path / "speed.json"
+    argv = ["--pretrain_steps", "3", "--grpo_steps", "2", "--eval_n", "4",
+            "--pretrain_set", *pretrain, "--train_set", *train, "--workdir", str(tmp_path / "work"), "--json", str(out)]
+    assert speed.main(argv) == 0
+    record = json.loads(out.read_text())
+    new = record["new"]
+    assert new["pretrain"]["steps"] == 3 and new["grpo"]["steps"] == 2 and new["eval"]["n"] == 4
+    assert new["pretrain"]["recipe_steps"] > 3 and new["grpo"]["recipe_steps"] > 2  # the projection uses the recipe's counts
+    assert new["main_projected_s"] > new["grpo"]["step_s"] * new["grpo"]["recipe_steps"]
+    assert new["pretrain"]["shipped"]  # this checkout's main command loads the shipped base model
+    for phase in ("pretrain_step", "generation_step", "update_step", "eval"):
+        assert record["floors"][phase]["flops"] > 0 and record["floors"][phase]["s"] > 0
+    assert "| pretraining, per step |" in capsys.readouterr().out
+    both = speed.report(new, new, new, record["floors"])
+    assert "old / new" in both and "| 1.00x |" in both and "= 1.00x (target <= 2x: met)" in both
+
+
+def test_speed_rejects_a_failing_command(tmp_path):
+    speed = load("speed")
+    with pytest.raises(SystemExit, match="failed"):
+        speed.run(REPO, tmp_path, ["-m", "tinyzero.pretrain", "--no_such_flag", "1"], tmp_path / "log")

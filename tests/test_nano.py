@@ -1,5 +1,6 @@
 """The nano base model's pieces: tokenizer round trip, the corpus, and the pretrain cache."""
 
+import dataclasses
 import json
 import random
 from pathlib import Path
@@ -149,3 +150,47 @@ def test_pretraining_is_deterministic_across_thread_counts(tmp_path):
         losses.append(json.loads((folder / "pretrain.json").read_text())["train_loss"])
     assert losses[0] == pytest.approx(losses[1], rel=1e-6)
     assert max((weights[0][k] - weights[1][k]).abs().max().item() for k in weights[0]) <= 1e-6
+
+
+def test_the_recipe_base_model_ships_and_is_used_without_pretraining(tmp_path, monkeypatch):
+    from tinyzero.nano import pretrain
+
+    monkeypatch.setenv("TINYZERO_HOME", str(tmp_path))  # an empty cache, as on a fresh clone
+    cfg = pretrain.load_config()
+    shipped = pretrain.shipped_model(cfg)
+    # A change of the recipe, the corpus or CORPUS_VERSION changes the key: reship the model
+    # (python -m tinyzero.pretrain --rebuild true; copy runs/nano-base/<key>/ to tinyzero/nano/shipped/).
+    assert shipped is not None, f"no shipped base model for the recipe's key {cfg.key()}"
+    monkeypatch.setattr(pretrain, "pretrain", lambda *a, **k: pytest.fail("pretrained although the model ships"))
+    assert pretrain.ensure_base_model() == shipped
+    info = json.loads((shipped / "pretrain.json").read_text())
+    assert info["key"] == cfg.key() and info["config"] == dataclasses.asdict(cfg)
+    assert nano.load_tokenizer(shipped).decode(nano.load_tokenizer(shipped)("Make 19 from 3 5 4.")["input_ids"]) == "Make 19 from 3 5 4."
+
+
+@pytest.mark.slow
+def test_a_rebuild_of_the_shipped_base_model_matches_it(tmp_path):
+    # The shipped model is a build of the recipe, not a lucky one: pretrain it again from
+    # scratch (the full recipe, ~10 minutes at one thread) and compare. Tolerance: train loss
+    # within 1e-4 and every weight within 1e-4 (the same computation gives the same bits; the
+    # margin allows a CPU that sums in another order, without letting a different model pass).
+    import os
+    import subprocess
+    import sys
+
+    from safetensors.torch import load_file
+
+    from tinyzero.nano import pretrain
+
+    repo = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "TINYZERO_HOME": str(tmp_path), "PYTHONPATH": str(repo)}
+    subprocess.run([sys.executable, "-m", "tinyzero.pretrain", "--rebuild", "true"], cwd=repo, env=env, check=True,
+                   capture_output=True, timeout=3600)
+    shipped = pretrain.shipped_model(pretrain.load_config())
+    (rebuilt,) = (tmp_path / "nano-base").iterdir()
+    assert rebuilt.name == shipped.name
+    loss = [json.loads((d / "pretrain.json").read_text())["train_loss"] for d in (rebuilt, shipped)]
+    assert loss[0] == pytest.approx(loss[1], abs=1e-4)
+    a, b = load_file(rebuilt / "model.safetensors"), load_file(shipped / "model.safetensors")
+    assert a.keys() == b.keys()
+    assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-4

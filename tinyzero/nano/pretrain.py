@@ -9,6 +9,11 @@ never seen). The result is a ``save_pretrained`` folder (model, nano tokenizer, 
 that made it and a base-model report) under ``runs/nano-base/<hash of the config>/``;
 ``ensure_base_model`` reuses it while the config is unchanged, so training, tests and
 notebooks pay for pretraining once. Deterministic for a seed (single process, CPU).
+
+The recipe's own model ships with the package (``tinyzero/nano/shipped/<hash>/``, 4 MB): the
+main command and the notebooks start from it instead of spending ~10 minutes of CPU. It is
+exactly what ``python -m tinyzero.pretrain --rebuild`` builds from the recipe (a slow test
+rebuilds it and compares the weights); any other config (a seed, a step count) is pretrained.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from tinyzero.paths import RECIPES, runs_root
 
 CORPUS_VERSION = 9  # bump when the corpus or the nano tokenizer changes what the model sees: it is part of the cache key
 DEFAULT_RECIPE = RECIPES / "nano-pretrain.yaml"
+SHIPPED = Path(__file__).resolve().parent / "shipped"  # prebuilt base models, by config hash
 
 
 @dataclass
@@ -199,13 +205,27 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path) -> Path:
     return out_dir
 
 
-def ensure_base_model(cfg: PretrainConfig | str | Path | None = None) -> Path:
-    """The cached base model for a config (or a recipe path; default: the nano recipe),
-    pretraining it first if needed."""
+def shipped_model(cfg: PretrainConfig) -> Path | None:
+    """The prebuilt base model for this config, if the package ships one."""
+    path = SHIPPED / cfg.key()
+    return path if (path / "pretrain.json").is_file() else None
+
+
+def find_base_model(cfg: PretrainConfig) -> Path | None:
+    """The base model for a config without building it: the cache (a rebuild), else the shipped one."""
+    cached = cache_root() / cfg.key()
+    return cached if (cached / "pretrain.json").is_file() else shipped_model(cfg)
+
+
+def ensure_base_model(cfg: PretrainConfig | str | Path | None = None, rebuild: bool = False) -> Path:
+    """The base model for a config (or a recipe path; default: the nano recipe): the cached
+    one, else the shipped one, else pretrained now into the cache. ``rebuild`` pretrains into
+    the cache even when one is found (the cache then holds the rebuild, and wins)."""
     if not isinstance(cfg, PretrainConfig):
         cfg = load_config(cfg)
+    found = None if rebuild else find_base_model(cfg)
+    if found is not None:
+        return found
     out = cache_root() / cfg.key()
-    if (out / "pretrain.json").is_file():
-        return out
     print(f"[tinyzero] pretraining the nano base model into {out} (once per config; a few minutes on a CPU)")
     return pretrain(cfg, out)

@@ -1,0 +1,370 @@
+"""The main command's speed, phase by phase, against its floor; an old checkout side by side.
+
+    python benchmarks/speed.py                       # this checkout
+    python benchmarks/speed.py --old 9c7fb1f         # and that commit (or a checkout folder), same run
+    python benchmarks/speed.py --old 9c7fb1f --busy  # also this checkout with one busy process alongside
+
+What it runs, in each checkout, as a new user would (its own recipes, its own thread policy,
+a fresh TINYZERO_HOME so the base model is built from scratch, subprocesses with that
+checkout first on PYTHONPATH):
+
+1. ``python -m tinyzero.pretrain --max_steps P``: pretraining, P of the recipe's steps;
+2. ``python -m tinyzero.train --pretrain_config <that model's recipe> --max_steps K
+   --eval_every K``: K GRPO steps of the recipe on that model, with the held-out evals at
+   step 0 and K (TRL's ``step_time`` and tinyzero's ``time/generation`` per step come from
+   its metrics.jsonl);
+3. ``python -m tinyzero.eval`` on that model: the held-out eval (500 problems, 1 sample, the
+   recipe's temperature and batch), minus the same command on 1 problem (process start and
+   model load), so the row is the eval's own cost;
+4. the main command's base model: a checkout that ships the recipe's base model (tinyzero/nano/
+   shipped/) loads it, timed as ``python -m tinyzero.pretrain`` in a fresh home; for one that
+   does not, its pretraining is projected from step 1.
+
+Then per checkout the main command (``python -m tinyzero.train`` from a fresh clone: the
+base model, GRPO with its evals) is projected to the recipe's own step counts from those
+per-step figures; the scaled-down runs themselves are printed too. The old/new ratio is
+taken phase by phase, so the day's machine speed cancels out.
+
+Floors (this checkout's model; matmul rate measured here for each phase's own shapes, the
+best of 1 and 2 threads; see ``gpu_step.py`` for the same arithmetic on a GPU):
+- pretraining: 3 forward passes (forward + backward) over the tokens the batches hold, no
+  padding: 2 x body weights + 2 x hidden x vocab (lm head) per token + attention;
+- GRPO update: per step, the policy's forward + backward (3 forwards) over its 64
+  completions and prompts, one more forward for TRL's old log-probabilities
+  (steps_per_generation > 1) and one for the reference model when beta > 0;
+- sampling: one decode step per generated token: 2 x body weights + lm head per token +
+  attention over its context (``tinyzero.fastgen.flop_floor``), at the matmul rate of the
+  decode step's batch (256 rows for GRPO, the eval batch for the eval);
+- ratio = measured / floor. What is left above the floor is per-call overhead (Python, the
+  kernels' launch cost at these tiny shapes), which the floor does not count.
+
+With ``--busy`` this checkout's scaled main command runs again beside one ``while True:
+pass`` process (a second busy program on the 2 cores): the slowdown must stay <= 2x.
+Timings depend on what else runs: the load average is printed with each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+
+def parse(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--old", default=None, help="a commit (exported with git archive) or a checkout folder to compare")
+    ap.add_argument("--busy", action="store_true", help="also run this checkout beside one busy process")
+    ap.add_argument("--pretrain_steps", type=int, default=600, help="pretraining steps run (the recipe's are projected)")
+    ap.add_argument("--grpo_steps", type=int, default=8, help="GRPO steps run (a multiple of steps_per_generation)")
+    ap.add_argument("--eval_n", type=int, default=500, help="problems in the eval phase")
+    ap.add_argument("--pretrain_set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="extra pretraining recipe keys for both checkouts (tests: a tiny corpus)")
+    ap.add_argument("--train_set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="extra tinyzero.train flags for both checkouts (tests: short completions)")
+    ap.add_argument("--workdir", default=None, help="keep the runs here (default: a temporary folder)")
+    ap.add_argument("--json", default=None, help="also write the figures to this file")
+    return ap.parse_args(argv)
+
+
+# --- running a checkout -------------------------------------------------------------------
+
+
+def export_commit(commit: str, dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", commit], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+def run(checkout: Path, home: Path, argv: list[str], log: Path, busy: bool = False) -> tuple[float, str]:
+    """Run ``python argv`` in a checkout; return (wall seconds, output). A failure stops the benchmark."""
+    env = {**os.environ, "PYTHONPATH": str(checkout), "TINYZERO_HOME": str(home)}
+    for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # each checkout's own thread policy is what is measured
+        env.pop(key, None)
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+    try:
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, *argv], cwd=checkout, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - start
+    finally:
+        if spinner is not None:
+            spinner.kill()
+            spinner.wait()
+    out = proc.stdout + proc.stderr
+    log.write_text(out)
+    if proc.returncode != 0:
+        tail = out.strip().splitlines()[-3:]
+        raise SystemExit(f"speed.py: error: {' '.join(argv[:3])} failed in {checkout} (exit {proc.returncode}; log {log}): {' | '.join(tail)}")
+    return wall, out
+
+
+def recipe_value(path: Path, key: str):
+    import yaml
+
+    return (yaml.safe_load(path.read_text()) or {}).get(key)
+
+
+def measure_checkout(label: str, checkout: Path, work: Path, args, busy: bool = False) -> dict:
+    """The three phases of the scaled main command in one checkout."""
+    home = work / label / "home"
+    shutil.rmtree(work / label, ignore_errors=True)
+    home.mkdir(parents=True)
+    logs = work / label
+    load = os.getloadavg()[0]
+
+    # 1. pretraining, from a recipe that differs from the checkout's in max_steps (and --pretrain_set) only
+    recipe = checkout / "recipes" / "nano-pretrain.yaml"
+    text = re.sub(r"^max_steps:.*$", f"max_steps: {args.pretrain_steps}", recipe.read_text(), flags=re.M)
+    for item in args.pretrain_set:
+        key, value = item.split("=", 1)
+        text = re.sub(rf"^{key}:.*$", "", text, flags=re.M) + f"\n{key}: {value}\n"
+    scaled = logs / "nano-pretrain.yaml"
+    scaled.write_text(text)
+    wall, out = run(checkout, home, ["-m", "tinyzero.pretrain", "--config", str(scaled)], logs / "pretrain.log", busy)
+    found = re.findall(r"'train_runtime': '?([0-9.]+)", out)
+    if not found:
+        raise SystemExit(f"speed.py: error: no train_runtime in the pretraining output ({logs / 'pretrain.log'})")
+    base = next((home / "nano-base").glob("*/pretrain.json")).parent
+    pre = {
+        "wall_s": wall,
+        "train_s": float(found[-1]),
+        "steps": args.pretrain_steps,
+        "recipe_steps": recipe_value(recipe, "max_steps"),
+        "train_loss": json.loads((base / "pretrain.json").read_text())["train_loss"],
+    }
+    pre["step_s"] = pre["train_s"] / pre["steps"]
+    pre["fixed_s"] = wall - pre["train_s"]  # imports, the corpus, tokenizing it, saving
+
+    # 2. K GRPO steps with evals at 0 and K
+    run_dir = logs / "grpo"
+    train_argv = ["-m", "tinyzero.train", "--pretrain_config", str(scaled), "--max_steps", str(args.grpo_steps),
+                  "--eval_every", str(args.grpo_steps), "--save_strategy", "no", "--output_dir", str(run_dir)]
+    for item in args.train_set:
+        key, value = item.split("=", 1)
+        train_argv += [f"--{key}", value]
+    wall, _ = run(checkout, home, train_argv, logs / "train.log", busy)
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    steps = [r for r in rows if "step_time" in r]
+    gen = [r["time/generation"] for r in rows if "time/generation" in r]
+    lengths = [r["completions/mean_length"] for r in rows if "completions/mean_length" in r]
+    evals = [r for r in rows if "eval/completion_length" in r]
+    nano = checkout / "recipes" / "nano.yaml"
+    grpo = {
+        "wall_s": wall,
+        "steps": len(steps),
+        "step_s": statistics.mean(r["step_time"] for r in steps),
+        "generation_s": sum(gen) / len(steps),  # per step (sampling happens every steps_per_generation steps)
+        "completion_len": statistics.mean(lengths) if lengths else None,
+        "eval_completion_len": statistics.mean(r["eval/completion_length"] for r in evals) if evals else None,
+        "recipe_steps": recipe_value(nano, "max_steps"),
+        "recipe_eval_every": recipe_value(nano, "eval_every"),
+    }
+    grpo["update_s"] = grpo["step_s"] - grpo["generation_s"]  # rewards, old log-probabilities, loss, backward, optimizer
+    grpo["rest_s"] = wall - grpo["step_s"] * grpo["steps"]  # process start, model load, 2 evals, saving
+
+    # 3. the eval alone: 500 problems minus 1 problem (the difference is the eval's own work)
+    temperature = recipe_value(nano, "temperature") or 1.0
+    batch = recipe_value(nano, "eval_batch_size") or 256
+    eval_argv = ["-m", "tinyzero.eval", "--model", str(base), "--k", "1", "--temperature", str(temperature), "--batch_size", str(batch)]
+    full, _ = run(checkout, home, [*eval_argv, "--n", str(args.eval_n)], logs / "eval.log", busy)
+    one, _ = run(checkout, home, [*eval_argv, "--n", "1"], logs / "eval1.log", busy)
+    ev = {"wall_s": full, "start_s": one, "eval_s": max(full - one, 0.0), "n": args.eval_n}
+
+    # The main command's base model: a checkout that ships the recipe's model loads it (timed:
+    # the pretrain command in a fresh home); one that does not pretrains it (projected).
+    shipped = any((checkout / "tinyzero" / "nano" / "shipped").glob("*/pretrain.json"))
+    if shipped:
+        pre["main_base_s"], _ = run(checkout, logs / "home-main", ["-m", "tinyzero.pretrain"], logs / "pretrain-main.log", busy)
+    else:
+        pre["main_base_s"] = pre["fixed_s"] + pre["step_s"] * pre["recipe_steps"]
+    pre["shipped"] = shipped
+
+    # the main command at the recipe's own counts, from the per-step figures
+    n_evals = 1 + -(-grpo["recipe_steps"] // grpo["recipe_eval_every"])  # step 0, every eval_every, the end
+    scaled_main = pre["wall_s"] + grpo["wall_s"]
+    main = (pre["main_base_s"]
+            + (grpo["rest_s"] - 2 * ev["eval_s"]) + n_evals * ev["eval_s"] * 500 / args.eval_n
+            + grpo["step_s"] * grpo["recipe_steps"])
+    return {"label": label, "checkout": str(checkout), "load_at_start": load, "pretrain": pre, "grpo": grpo,
+            "eval": ev, "n_evals": n_evals, "scaled_main_s": scaled_main, "main_projected_s": main, "base_model": str(base)}
+
+
+# --- floors -----------------------------------------------------------------------------
+
+
+def forward_flops(config, n: float) -> float:
+    """One forward over a sequence of n tokens, logits at every position."""
+    from tinyzero.fastgen import flop_floor
+
+    f = flop_floor(config, [int(round(n))], [0])
+    return f["matmul"] + f["attention"] + 2 * config.hidden_size * config.vocab_size * n
+
+
+def matmul_rate(config, rows: int) -> float:
+    """FLOP/s of the model's matmuls at this many rows, the best of 1 and 2 threads."""
+    import torch
+    from gpu_step import measure_matmul_rate, model_matmul_shapes
+
+    spec = {"hidden_size": config.hidden_size, "intermediate": config.intermediate_size, "kv_heads": config.num_key_value_heads,
+            "heads": config.num_attention_heads, "num_layers": config.num_hidden_layers, "vocab_size": config.vocab_size}
+    before = torch.get_num_threads()
+    best = 0.0
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        best = max(best, measure_matmul_rate(torch.device("cpu"), torch.float32, model_matmul_shapes(spec, rows))[0])
+    torch.set_num_threads(before)
+    return best
+
+
+def floors(new: dict, args) -> dict:
+    """Floor seconds of each phase, for the work this checkout's run did."""
+    from transformers import AutoConfig
+
+    from tinyzero.fastgen import flop_floor
+    from tinyzero.nano import pretrain as nano_pretrain
+    from tinyzero.nano import tokenizer as nano_tokenizer
+    from tinyzero.tasks.data import load_task_data
+
+    base = Path(new["base_model"])
+    config = AutoConfig.from_pretrained(base)
+    recipe = json.loads((base / "pretrain.json").read_text())["config"]
+    cfg = nano_pretrain.PretrainConfig(**{**recipe, "num_traces": min(recipe["num_traces"], 20000)})
+    tok = nano_tokenizer.build_tokenizer()
+    lens = [len(ids) + 1 for ids in tok(nano_pretrain.build_corpus(cfg))["input_ids"]]  # + eos
+    doc_len = statistics.mean(lens)
+    batch = recipe["batch_size"]
+    pre_flops = 3 * forward_flops(config, doc_len) * batch  # per step: forward + backward
+    pre_rate = matmul_rate(config, int(batch * doc_len))
+
+    train = REPO / "recipes" / "nano.yaml"
+    sets = dict(item.split("=", 1) for item in args.train_set)
+
+    def setting(key, default, kind=int):
+        return kind(sets[key]) if key in sets else (recipe_value(train, key) or default)
+
+    rows = setting("per_device_train_batch_size", 8)
+    spg = setting("steps_per_generation", 1)
+    beta = setting("beta", 0.0, float)
+    prompts = load_task_data("countdown_nano", "test", template="nano")
+    prompt_len = statistics.mean(len(tok(prompts[i]["prompt"])["input_ids"]) for i in range(200))
+    comp = new["grpo"]["completion_len"]
+    seq = forward_flops(config, prompt_len + comp)
+    forwards = 3 + (1 if spg > 1 else 0) + (1 if beta > 0 else 0)
+    upd_flops = forwards * seq * rows
+    upd_rate = matmul_rate(config, int(rows * (prompt_len + comp)))
+    gen_rows = rows * spg
+    gen = flop_floor(config, [int(prompt_len)] * gen_rows, [int(round(comp))] * gen_rows)
+    gen_rate = matmul_rate(config, gen_rows)
+    eval_batch = setting("eval_batch_size", 256)
+    ev_comp = new["grpo"]["eval_completion_len"] or comp
+    ev = flop_floor(config, [int(prompt_len)] * args.eval_n, [int(round(ev_comp))] * args.eval_n)
+    ev_rate = matmul_rate(config, min(eval_batch, args.eval_n))
+    return {
+        "pretrain_step": {"flops": pre_flops, "tokens": batch * doc_len, "rate": pre_rate, "s": pre_flops / pre_rate},
+        "generation_step": {"flops": gen["total"] / spg, "tokens": gen["tokens"] / spg, "rate": gen_rate, "s": gen["total"] / spg / gen_rate},
+        "update_step": {"flops": upd_flops, "tokens": rows * (prompt_len + comp), "rate": upd_rate, "s": upd_flops / upd_rate, "forwards": forwards},
+        "eval": {"flops": ev["total"], "tokens": ev["tokens"], "rate": ev_rate, "s": ev["total"] / ev_rate},
+    }
+
+
+# --- report -----------------------------------------------------------------------------
+
+
+def _g(x: float) -> str:
+    return f"{x:.3g}" if abs(x) < 1000 else f"{x:.0f}"
+
+
+def report(new: dict, old: dict | None, busy: dict | None, fl: dict) -> str:
+    lines = []
+    head = "| phase | work | floor s | new s | new / floor |" + (" old s | old / new |" if old else "")
+    lines += [head, "|" + " --- |" * (head.count("|") - 1)]
+
+    def row(name, work, floor_s, new_s, old_s=None):
+        cells = [name, work, _g(floor_s) if floor_s is not None else "", _g(new_s), f"{new_s / floor_s:.1f}x" if floor_s else ""]
+        if old:
+            cells += [_g(old_s), f"{old_s / new_s:.2f}x"] if old_s is not None else ["", ""]
+        lines.append("| " + " | ".join(cells) + " |")
+
+    p, g, e = fl["pretrain_step"], fl["generation_step"], fl["eval"]
+    u = fl["update_step"]
+    o = old or {}
+    row("pretraining, per step", f"{p['tokens']:.0f} tokens, {p['flops'] / 1e9:.1f} GFLOP", p["s"], new["pretrain"]["step_s"],
+        o.get("pretrain", {}).get("step_s"))
+    row("pretraining, fixed (imports, corpus, save)", "", None, new["pretrain"]["fixed_s"], o.get("pretrain", {}).get("fixed_s"))
+    row("GRPO step: sampling", f"{g['tokens']:.0f} tokens, {g['flops'] / 1e9:.2f} GFLOP", g["s"], new["grpo"]["generation_s"],
+        o.get("grpo", {}).get("generation_s"))
+    row("GRPO step: the rest (rewards, log-probs, update)", f"{u['tokens']:.0f} tokens x {u['forwards']} passes, {u['flops'] / 1e9:.2f} GFLOP",
+        u["s"], new["grpo"]["update_s"], o.get("grpo", {}).get("update_s"))
+    row("GRPO step", "", g["s"] + u["s"], new["grpo"]["step_s"], o.get("grpo", {}).get("step_s"))
+    row(f"held-out eval ({new['eval']['n']} problems)", f"{e['tokens']:.0f} tokens, {e['flops'] / 1e9:.1f} GFLOP", e["s"],
+        new["eval"]["eval_s"], o.get("eval", {}).get("eval_s"))
+    n_pre, n_grpo = new["pretrain"]["recipe_steps"], new["grpo"]["recipe_steps"]
+    main_floor = p["s"] * n_pre + (g["s"] + u["s"]) * n_grpo + e["s"] * new["n_evals"] * 500 / new["eval"]["n"]
+    row(f"scaled main command ({new['pretrain']['steps']} + {new['grpo']['steps']} steps, 2 evals)", "", None,
+        new["scaled_main_s"], o.get("scaled_main_s"))
+    row("main command's base model (shipped: loaded; else pretrained, projected)", "", None,
+        new["pretrain"]["main_base_s"], o.get("pretrain", {}).get("main_base_s"))
+    if new["pretrain"]["shipped"]:
+        main_floor -= p["s"] * n_pre
+    label = f"{n_grpo} GRPO steps" + ("" if new["pretrain"]["shipped"] else f" + {n_pre} pretraining steps")
+    row(f"main command, projected ({label}, {new['n_evals']} evals)", "", main_floor,
+        new["main_projected_s"], o.get("main_projected_s"))
+    if old and (old["pretrain"]["recipe_steps"], old["grpo"]["recipe_steps"]) != (n_pre, n_grpo):
+        lines.append(f"\nold recipe: {old['pretrain']['recipe_steps']} pretraining + {old['grpo']['recipe_steps']} GRPO steps, "
+                     f"{old['n_evals']} evals; the projected row uses each checkout's own recipe.")
+    rates = ", ".join(f"{k.split('_')[0]} {v['rate'] / 1e9:.0f}" for k, v in fl.items())
+    lines.append(f"\nmatmul GFLOP/s measured for each phase's shapes (best of 1 and 2 threads): {rates}")
+    lines.append(f"pretraining train loss at {new['pretrain']['steps']} steps: new {new['pretrain']['train_loss']:.4f}"
+                 + (f", old {old['pretrain']['train_loss']:.4f}" if old else ""))
+    loads = f"new {new['load_at_start']:.2f}" + (f", old {old['load_at_start']:.2f}" if old else "")
+    lines.append(f"load average at the start of each checkout's runs: {loads}")
+    if busy:
+        ratio = busy["scaled_main_s"] / new["scaled_main_s"]
+        lines.append(f"\nbusy machine (one `while True: pass` alongside): scaled main command {_g(busy['scaled_main_s'])} s "
+                     f"vs {_g(new['scaled_main_s'])} s idle = {ratio:.2f}x (target <= 2x: {'met' if ratio <= 2 else 'MISSED'}); "
+                     f"pretraining per step {busy['pretrain']['step_s'] / new['pretrain']['step_s']:.2f}x, "
+                     f"GRPO step {busy['grpo']['step_s'] / new['grpo']['step_s']:.2f}x")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="tinyzero-speed-"))
+    work.mkdir(parents=True, exist_ok=True)
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    print(f"# benchmarks/speed.py, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} CPUs, "
+          f"this checkout {commit}{f', old {args.old}' if args.old else ''}")
+    print(f"command: python benchmarks/speed.py {' '.join(sys.argv[1:] if argv is None else argv)}", flush=True)
+    old = None
+    if args.old:
+        old_dir = Path(args.old) if Path(args.old).is_dir() else export_commit(args.old, work / "old-checkout")
+        old = measure_checkout("old", old_dir.resolve(), work, args)
+        print(f"old: scaled main command {old['scaled_main_s']:.0f} s", flush=True)
+    new = measure_checkout("new", REPO, work, args)
+    print(f"new: scaled main command {new['scaled_main_s']:.0f} s", flush=True)
+    busy = measure_checkout("busy", REPO, work, args, busy=True) if args.busy else None
+    fl = floors(new, args)
+    print(report(new, old, busy, fl))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"new": new, "old": old, "busy": busy, "floors": fl}, indent=2) + "\n")
+    if not args.workdir:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
