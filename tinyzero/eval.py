@@ -42,6 +42,11 @@ class EvalArguments:
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, ...; default: cuda when available."})
     output: str | None = field(default=None, metadata={"help": "Write the summary JSON (and a .samples.jsonl) here."})
     pretrain_config: str | None = None
+    torch_threads: int | None = field(
+        default=None,
+        metadata={"help": "CPU threads for torch; default: 1 for a nano model (its tiny matmuls gain nothing from a "
+                  "second thread, and two collapse on a busy machine), torch's own choice otherwise."},
+    )
 
     def __post_init__(self):
         if self.n < 1 or self.k < 1:
@@ -65,6 +70,10 @@ def main(args: EvalArguments) -> dict:
     model, tokenizer = load_for_inference(args.model, args.dtype, args.device, args.pretrain_config)
     use_sampler(model, args.sampler)  # falls back to model.generate wherever fastgen does not apply
     nano = is_nano_tokenizer(tokenizer)
+    if args.torch_threads or nano:
+        import torch  # noqa: PLC0415
+
+        torch.set_num_threads(args.torch_threads or 1)
     template = args.template or ("nano" if nano else "base")
     data = load_task_data(args.dataset, split=args.split, template=template, task=args.task)
     rows = [dict(r) for r in data.select(range(min(args.n, len(data))))]
