@@ -44,8 +44,8 @@ class EvalArguments:
     pretrain_config: str | None = None
     torch_threads: int | None = field(
         default=None,
-        metadata={"help": "CPU threads for torch; default: 1 for a nano model (its tiny matmuls gain nothing from a "
-                  "second thread, and two collapse on a busy machine), torch's own choice otherwise."},
+        metadata={"help": "CPU threads for torch; default: 1 for a nano model (two collapse when another process "
+                  "is busy), torch's own choice otherwise."},
     )
 
     def __post_init__(self):
