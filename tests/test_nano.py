@@ -171,7 +171,7 @@ def test_the_recipe_base_model_ships_and_is_used_without_pretraining(tmp_path, m
 @pytest.mark.slow
 def test_a_rebuild_of_the_shipped_base_model_matches_it(tmp_path):
     # The shipped model is a build of the recipe, not a lucky one: pretrain it again from
-    # scratch (the full recipe, ~10 minutes at one thread) and compare. Tolerance: train loss
+    # scratch (the full recipe, 15-25 minutes at one thread) and compare. Tolerance: train loss
     # within 1e-4 and every weight within 1e-4 (the same computation gives the same bits; the
     # margin allows a CPU that sums in another order, without letting a different model pass).
     import os

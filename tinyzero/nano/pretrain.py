@@ -11,7 +11,7 @@ that made it and a base-model report) under ``runs/nano-base/<hash of the config
 notebooks pay for pretraining once. Deterministic for a seed (single process, CPU).
 
 The recipe's own model ships with the package (``tinyzero/nano/shipped/<hash>/``, 4 MB): the
-main command and the notebooks start from it instead of spending ~10 minutes of CPU. It is
+main command and the notebooks start from it instead of spending 15-25 minutes of CPU. It is
 exactly what ``python -m tinyzero.pretrain --rebuild`` builds from the recipe (a slow test
 rebuilds it and compares the weights); any other config (a seed, a step count) is pretrained.
 """
