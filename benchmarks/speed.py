@@ -294,9 +294,10 @@ def report(new: dict, old: dict | None, busy: dict | None, fl: dict) -> str:
     lines += [head, "|" + " --- |" * (head.count("|") - 1)]
 
     def row(name, work, floor_s, new_s, old_s=None):
+        # A phase can measure 0 s (the eval minus its 1-problem run, at tiny sizes): no ratio then.
         cells = [name, work, _g(floor_s) if floor_s is not None else "", _g(new_s), f"{new_s / floor_s:.1f}x" if floor_s else ""]
         if old:
-            cells += [_g(old_s), f"{old_s / new_s:.2f}x"] if old_s is not None else ["", ""]
+            cells += [_g(old_s) if old_s is not None else "", f"{old_s / new_s:.2f}x" if old_s is not None and new_s > 0 else ""]
         lines.append("| " + " | ".join(cells) + " |")
 
     p, g, e = fl["pretrain_step"], fl["generation_step"], fl["eval"]
