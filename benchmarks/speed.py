@@ -118,6 +118,12 @@ def recipe_value(path: Path, key: str):
     return (yaml.safe_load(path.read_text()) or {}).get(key)
 
 
+def train_setting(checkout: Path, args, key: str, default, kind=int):
+    """A GRPO setting as the scaled runs use it: from --train_set, else the checkout's recipe."""
+    sets = dict(item.split("=", 1) for item in args.train_set)
+    return kind(sets[key]) if key in sets else (recipe_value(checkout / "recipes" / "nano.yaml", key) or default)
+
+
 def measure_checkout(label: str, checkout: Path, work: Path, args, busy: bool = False) -> dict:
     """The three phases of the scaled main command in one checkout."""
     home = work / label / "home"
@@ -177,12 +183,15 @@ def measure_checkout(label: str, checkout: Path, work: Path, args, busy: bool = 
     grpo["rest_s"] = wall - grpo["step_s"] * grpo["steps"]  # process start, model load, 2 evals, saving
 
     # 3. the eval alone: 500 problems minus 1 problem (the difference is the eval's own work)
-    temperature = recipe_value(nano, "temperature") or 1.0
-    batch = recipe_value(nano, "eval_batch_size") or 256
+    temperature = train_setting(checkout, args, "temperature", 1.0, float)
+    batch = train_setting(checkout, args, "eval_batch_size", 256)
     eval_argv = ["-m", "tinyzero.eval", "--model", str(base), "--k", "1", "--temperature", str(temperature), "--batch_size", str(batch)]
     full, _ = run(checkout, home, [*eval_argv, "--n", str(args.eval_n)], logs / "eval.log", busy)
     one, _ = run(checkout, home, [*eval_argv, "--n", "1"], logs / "eval1.log", busy)
     ev = {"wall_s": full, "start_s": one, "eval_s": max(full - one, 0.0), "n": args.eval_n}
+    # The training run's evals are of eval_size problems (the recipe's 500), not of --eval_n.
+    ev["train_eval_n"] = train_setting(checkout, args, "eval_size", 500)
+    ev["train_eval_s"] = ev["eval_s"] * ev["train_eval_n"] / args.eval_n
 
     # The main command's base model: a checkout that ships the recipe's model loads it (timed:
     # the pretrain command in a fresh home); one that does not pretrains it (projected).
@@ -197,7 +206,7 @@ def measure_checkout(label: str, checkout: Path, work: Path, args, busy: bool = 
     n_evals = 1 + -(-grpo["recipe_steps"] // grpo["recipe_eval_every"])  # step 0, every eval_every, the end
     scaled_main = pre["wall_s"] + grpo["wall_s"]
     main = (pre["main_base_s"]
-            + (grpo["rest_s"] - 2 * ev["eval_s"]) + n_evals * ev["eval_s"] * 500 / args.eval_n
+            + (grpo["rest_s"] - 2 * ev["train_eval_s"]) + n_evals * ev["train_eval_s"]
             + grpo["step_s"] * grpo["recipe_steps"])
     return {"label": label, "checkout": str(checkout), "load_at_start": load, "pretrain": pre, "grpo": grpo,
             "eval": ev, "n_evals": n_evals, "scaled_main_s": scaled_main, "main_projected_s": main, "base_model": str(base)}
@@ -250,15 +259,9 @@ def floors(new: dict, args) -> dict:
     pre_flops = 3 * forward_flops(config, doc_len) * batch  # per step: forward + backward
     pre_rate = matmul_rate(config, int(batch * doc_len))
 
-    train = REPO / "recipes" / "nano.yaml"
-    sets = dict(item.split("=", 1) for item in args.train_set)
-
-    def setting(key, default, kind=int):
-        return kind(sets[key]) if key in sets else (recipe_value(train, key) or default)
-
-    rows = setting("per_device_train_batch_size", 8)
-    spg = setting("steps_per_generation", 1)
-    beta = setting("beta", 0.0, float)
+    rows = train_setting(REPO, args, "per_device_train_batch_size", 8)
+    spg = train_setting(REPO, args, "steps_per_generation", 1)
+    beta = train_setting(REPO, args, "beta", 0.0, float)
     prompts = load_task_data("countdown_nano", "test", template="nano")
     prompt_len = statistics.mean(len(tok(prompts[i]["prompt"])["input_ids"]) for i in range(200))
     comp = new["grpo"]["completion_len"]
@@ -269,7 +272,7 @@ def floors(new: dict, args) -> dict:
     gen_rows = rows * spg
     gen = flop_floor(config, [int(prompt_len)] * gen_rows, [int(round(comp))] * gen_rows)
     gen_rate = matmul_rate(config, gen_rows)
-    eval_batch = setting("eval_batch_size", 256)
+    eval_batch = train_setting(REPO, args, "eval_batch_size", 256)
     ev_comp = new["grpo"]["eval_completion_len"] or comp
     ev = flop_floor(config, [int(prompt_len)] * args.eval_n, [int(round(ev_comp))] * args.eval_n)
     ev_rate = matmul_rate(config, min(eval_batch, args.eval_n))
@@ -314,7 +317,7 @@ def report(new: dict, old: dict | None, busy: dict | None, fl: dict) -> str:
     row(f"held-out eval ({new['eval']['n']} problems)", f"{e['tokens']:.0f} tokens, {e['flops'] / 1e9:.1f} GFLOP", e["s"],
         new["eval"]["eval_s"], o.get("eval", {}).get("eval_s"))
     n_pre, n_grpo = new["pretrain"]["recipe_steps"], new["grpo"]["recipe_steps"]
-    main_floor = p["s"] * n_pre + (g["s"] + u["s"]) * n_grpo + e["s"] * new["n_evals"] * 500 / new["eval"]["n"]
+    main_floor = p["s"] * n_pre + (g["s"] + u["s"]) * n_grpo + e["s"] * new["n_evals"] * new["eval"]["train_eval_n"] / new["eval"]["n"]
     row(f"scaled main command ({new['pretrain']['steps']} + {new['grpo']['steps']} steps, 2 evals)", "", None,
         new["scaled_main_s"], o.get("scaled_main_s"))
     row("main command's base model (shipped: loaded; else pretrained, projected)", "", None,

@@ -12,7 +12,7 @@ notebooks pay for pretraining once. Deterministic for a seed (single process, CP
 
 The recipe's own model ships with the package (``tinyzero/nano/shipped/<hash>/``, 4 MB): the
 main command and the notebooks start from it instead of spending 15-25 minutes of CPU. It is
-exactly what ``python -m tinyzero.pretrain --rebuild`` builds from the recipe (a slow test
+exactly what ``python -m tinyzero.pretrain --rebuild true`` builds from the recipe (a slow test
 rebuilds it and compares the weights); any other config (a seed, a step count) is pretrained.
 """
 
@@ -227,5 +227,5 @@ def ensure_base_model(cfg: PretrainConfig | str | Path | None = None, rebuild: b
     if found is not None:
         return found
     out = cache_root() / cfg.key()
-    print(f"[tinyzero] pretraining the nano base model into {out} (once per config; a few minutes on a CPU)")
+    print(f"[tinyzero] pretraining the nano base model into {out} (once per config; 15-25 minutes on a 2-core CPU at full size)")
     return pretrain(cfg, out)
