@@ -80,6 +80,29 @@ def test_writer_chains_use_each_number_once_and_checks_say_which_way():
     assert (line, hit) == ("3+5=8 8-4=4 vs 23 low", False)
 
 
+def test_distinct_writers_never_repeat_and_practice_pages_search_without_think():
+    rows = load_task_data("countdown_nano", "train").to_list()[:300]
+    rng = random.Random(0)
+    cfg = corpus.CorpusConfig(
+        distinct_attempts=True, diligent_rate=1.0, persistence_high=1.0, self_check_rate=0.0, slip_rate=0.0, direct_guess_rate=0.0
+    )
+    lengths = []
+    for row in rows:
+        tries = traces.tries(traces.parse_attempts(thinking_text(corpus.trace(row["nums"], row["target"], rng, cfg))))
+        exprs = [a.expr for a in tries]
+        assert len(exprs) == len(set(exprs)), exprs
+        lengths.append(len(exprs))
+        hits = [c for c in corpus.chains(row["nums"]) if c.value == row["target"]]
+        if not hits:  # an unsolvable problem: a fully persistent writer tries all 9 chains, then answers
+            assert len(exprs) == 9
+    assert max(lengths) == 9
+    page = corpus.practice_page([3, 5, 4], 19, random.Random(1), corpus.CorpusConfig(max_attempts=12))
+    assert "<think>" not in page and "<answer>" not in page
+    atts = traces.parse_attempts(page)
+    assert atts and all(a.verdict != "yes" for a in atts[:-1])  # it stops at its first hit
+    assert len(atts) == 12 or atts[-1].verdict == "yes"
+
+
 def test_corpus_is_deterministic_for_a_seed():
     a = [corpus.trace([3, 5, 4], 23, random.Random(7)) for _ in range(3)]
     b = [corpus.trace([3, 5, 4], 23, random.Random(7)) for _ in range(3)]

@@ -56,6 +56,8 @@ class CorpusConfig:
     worksheet_rate: float = 0.4  # documents that are worksheets of checked attempts, not traces
     worksheet_lines: int = 6  # lines per worksheet: 2 to this many
     worksheet_yes: float = 0.5  # share of worksheet lines that reach their target
+    practice_rate: float = 0.0  # documents that are practice pages: a long search without <think>
+    distinct_attempts: bool = False  # the writer never repeats an attempt (at most the 9 chains)
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,21 @@ def random_attempt(nums: list[int], rng: random.Random) -> Attempt:
     return _chain(a, rng.choice(SEARCH_OPS), b, rng.choice(SEARCH_OPS), c)
 
 
+def attempts(nums: list[int], rng: random.Random, cfg: CorpusConfig):
+    """The writer's attempts, drawn as it goes: with replacement, or (``distinct_attempts``)
+    the chains in a random order, each once. A search that repeats itself earns nothing from
+    the repeat; RL can only lengthen a search into new attempts if the base model has seen
+    searches that do. (Drawn lazily: without distinct_attempts, the random stream is the one
+    corpus version 9 always used.)"""
+    if cfg.distinct_attempts:
+        order = chains(nums)
+        rng.shuffle(order)
+        yield from order
+    else:
+        while True:
+            yield random_attempt(nums, rng)
+
+
 def _slip(value: int, rng: random.Random) -> int:
     wrong = value + rng.choice([-1, 1]) * rng.randint(1, 3)
     return wrong if wrong >= 0 else value + rng.randint(1, 3)
@@ -140,8 +157,7 @@ def trace(nums: list[int], target: int, rng: random.Random, cfg: CorpusConfig = 
         return f"</think>\n<answer>{random_attempt(nums, rng).expr}</answer>"
     persistence = cfg.persistence_high if rng.random() < cfg.diligent_rate else cfg.persistence_low
     lines: list[str] = []
-    for _ in range(cfg.max_attempts):
-        att = random_attempt(nums, rng)
+    for _, att in zip(range(cfg.max_attempts), attempts(nums, rng, cfg)):
         line, hit = check_line(att, target, rng.random() < cfg.slip_rate, rng)
         lines.append(line)
         if rng.random() < cfg.self_check_rate:
@@ -151,6 +167,28 @@ def trace(nums: list[int], target: int, rng: random.Random, cfg: CorpusConfig = 
         if hit or rng.random() > persistence:
             break
     return "\n".join(lines) + f"</think>\n<answer>{att.expr}</answer>"
+
+
+def practice_page(nums: list[int], target: int, rng: random.Random, cfg: CorpusConfig = CorpusConfig()) -> str:
+    """A problem's statement and a long search on it, as a diligent writer does it: no
+    ``<think>``, no answer, the text after ``"Make 19 from 3 5 4.\n"``.
+
+    Attempts run until a hit or ``max_attempts``, with the trace's slips and self-checks. A
+    web-trained model has read long worked searches; a tiny one that only ever sees long
+    searches as the rare diligent trace writes its later attempts badly (search_probe.txt:
+    0.85 exact at the first attempt, 0.45 at the seventh). These pages teach the later
+    attempts, and being outside ``<think>`` they leave the traces' choice to search alone.
+    """
+    lines: list[str] = []
+    for _, att in zip(range(cfg.max_attempts), attempts(nums, rng, cfg)):
+        line, hit = check_line(att, target, rng.random() < cfg.slip_rate, rng)
+        lines.append(line)
+        if rng.random() < cfg.self_check_rate:
+            line, hit = check_line(att, target)
+            lines.append(f"wait, let me check: {line}")
+        if hit:
+            break
+    return "\n".join(lines)
 
 
 def worksheet(problems: list[dict], rng: random.Random, cfg: CorpusConfig = CorpusConfig()) -> str:

@@ -65,13 +65,19 @@ class PretrainConfig:
     worksheet_rate: float = CorpusConfig.worksheet_rate
     worksheet_lines: int = CorpusConfig.worksheet_lines
     worksheet_yes: float = CorpusConfig.worksheet_yes
+    practice_rate: float = CorpusConfig.practice_rate
+    distinct_attempts: bool = CorpusConfig.distinct_attempts
 
     def corpus_config(self) -> CorpusConfig:
         names = {f.name for f in dataclasses.fields(CorpusConfig)}
         return CorpusConfig(**{k: v for k, v in dataclasses.asdict(self).items() if k in names})
 
     def key(self) -> str:
-        blob = json.dumps({"corpus_version": CORPUS_VERSION, **dataclasses.asdict(self)}, sort_keys=True)
+        fields = dataclasses.asdict(self)
+        for new in ("practice_rate", "distinct_attempts"):  # added in corpus version 9, off: older keys stand
+            if not fields[new]:
+                del fields[new]
+        blob = json.dumps({"corpus_version": CORPUS_VERSION, **fields}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -130,6 +136,11 @@ def build_corpus(cfg: PretrainConfig) -> list[str]:
             docs.append(corpus_mod.worksheet(rows, rng, ccfg))
             continue
         row = rows[rng.randrange(len(rows))]
+        # Drawn only when pages are on, so that a corpus without them is unchanged.
+        if ccfg.practice_rate and rng.random() < ccfg.practice_rate / (1 - ccfg.worksheet_rate):
+            statement = prompt(row["nums"], row["target"], template="nano").removesuffix("<think>")
+            docs.append(statement + corpus_mod.practice_page(row["nums"], row["target"], rng, ccfg))
+            continue
         docs.append(prompt(row["nums"], row["target"], template="nano") + corpus_mod.trace(row["nums"], row["target"], rng, ccfg))
     return docs
 
