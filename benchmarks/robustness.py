@@ -43,6 +43,7 @@ PRICE = (
     ("search/hit_yes_rate", "hit -> yes"),
     ("self_check_rate", "self-checks"),
     ("search/self_check_fix_rate", "checks that fix a slip"),
+    ("search/repeat_rate", "repeated attempts"),
 )
 
 
@@ -73,6 +74,10 @@ def train_run(base: Path, seed: int, train_args: list[str], run_dir: Path, out: 
 
 def evaluate(model: Path, name: str, args, recipe: dict, out: Path) -> dict:
     path = out / "evals" / f"{name}.json"
+    if path.is_file():  # reused only if it measured what is asked now (a grid grown from a screen)
+        done = json.loads(path.read_text())
+        if done.get("seeds") != list(args.eval_seeds) or done.get("problems") != args.n:
+            path.unlink()
     if not path.is_file():
         cmd = [sys.executable, "-m", "tinyzero.eval", "--model", str(model), "--n", str(args.n), "--k", "1",
                "--temperature", str(recipe["temperature"]), "--max_completion_length", str(recipe["max_completion_length"]),

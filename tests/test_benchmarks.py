@@ -34,7 +34,10 @@ def test_trace_depth_counts_each_attempt_position():
     first, second = table
     assert first["attempts"] == 2 and first["arithmetic_ok"] == 0.5 and first["hit_rate"] == 0.5
     assert second["attempts"] == 1 and second["arithmetic_ok"] == 1.0 and second["hit_rate"] == 1.0
-    assert second["hit_yes"] == 1.0
+    assert second["hit_yes"] == 1.0 and first["repeat"] == second["repeat"] == 0.0
+    again = [{"problem": 0, "completion": "<think>3+5=8 8*4=32 vs 19 high\n3+5=8 8*4=32 vs 19 high</think>\n<answer>(3+5)*4</answer>"}]
+    assert [row["repeat"] for row in depth.depth_table(again, targets=[19])] == [0.0, 1.0]
+    assert depth.first_operations(records + again) == {"+": 3 / 5, "*": 2 / 5, "-": 0.0}
 
 
 def test_trace_depth_rejects_a_file_that_is_not_eval_samples(tmp_path):

@@ -134,6 +134,9 @@ def test_search_summary_counts_checked_hits():
     assert s["search/hits"] == 2 and s["search/hit_yes_rate"] == 0.5
     assert s["search/arithmetic_ok"] == 2 / 3
     assert s["search/continue_after_no"] == 0.5  # the first trace went on after its "no", the second did not
+    assert s["search/repeat_rate"] == 0.0
+    again = traces.search_summary(["3+5=8 8*4=32 vs 19 high\n3+5=8 8*4=32 vs 19 high\n3*5=15 15+4=19 vs 19 yes"], [19])
+    assert again["search/repeat_rate"] == 1 / 3  # the second attempt repeats the first
 
 
 def test_search_summary_tells_useful_self_checks_from_repetition():

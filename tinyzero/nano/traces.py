@@ -84,6 +84,8 @@ def trace_stats(thinking: str, target: int) -> dict[str, float]:
         "attempt_lines": len(atts),
         "hits": len(hits),
         "hits_said_yes": sum(a.verdict == "yes" for a in hits),
+        # An attempt already made earlier in the trace: a search that repeats itself learns nothing new.
+        "repeats": len(attempts) - len({a.expr for a in attempts}),
         "self_checks_after_slip": len(after_slip),
         "self_checks_fixed": sum(c.arithmetic_ok for c in after_slip),
     }
@@ -110,6 +112,7 @@ def search_summary(thinkings: list[str], targets: list[int]) -> dict[str, float]
         "search/continue_after_no": total["noes_continued"] / total["noes"] if total.get("noes") else 0.0,
         "search/self_check_after_slip": _ratio(total, "self_checks_after_slip", "self_checks"),
         "search/self_check_fix_rate": _ratio(total, "self_checks_fixed", "self_checks_after_slip"),
+        "search/repeat_rate": _ratio(total, "repeats", "attempts"),
     }
 
 
