@@ -84,7 +84,7 @@ def test_distinct_writers_never_repeat_and_practice_pages_search_without_think()
     rows = load_task_data("countdown_nano", "train").to_list()[:300]
     rng = random.Random(0)
     cfg = corpus.CorpusConfig(
-        distinct_attempts=True, diligent_rate=1.0, persistence_high=1.0, self_check_rate=0.0, slip_rate=0.0, direct_guess_rate=0.0
+        search_order="distinct", diligent_rate=1.0, persistence_high=1.0, self_check_rate=0.0, slip_rate=0.0, direct_guess_rate=0.0
     )
     lengths = []
     for row in rows:
@@ -96,6 +96,14 @@ def test_distinct_writers_never_repeat_and_practice_pages_search_without_think()
         if not hits:  # an unsolvable problem: a fully persistent writer tries all 9 chains, then answers
             assert len(exprs) == 9
     assert max(lengths) == 9
+    cycle = dataclasses.replace(cfg, search_order="cycle")
+    order = [a.expr for a in corpus.chains([3, 5, 4])]
+    for seed in range(5):
+        tries = traces.tries(traces.parse_attempts(thinking_text(corpus.trace([3, 5, 4], 1000, random.Random(seed), cycle))))
+        start = order.index(tries[0].expr)  # a random start, then the fixed cycle through all 9
+        assert [a.expr for a in tries] == order[start:] + order[:start]
+    with pytest.raises(ValueError, match="search_order 'sorted'"):
+        corpus.CorpusConfig(search_order="sorted")
     page = corpus.practice_page([3, 5, 4], 19, random.Random(1), corpus.CorpusConfig(max_attempts=12))
     assert "<think>" not in page and "<answer>" not in page
     atts = traces.parse_attempts(page)

@@ -36,6 +36,7 @@ import random
 from dataclasses import dataclass
 
 OPS = "+-*/"  # what an answer may use (the grader's whitelist)
+SEARCH_ORDERS = ("random", "distinct", "cycle")  # CorpusConfig.search_order: see attempts()
 SEARCH_OPS = "+*-"  # what the writer tries; "-" always takes the smaller from the larger
 
 
@@ -57,7 +58,14 @@ class CorpusConfig:
     worksheet_lines: int = 6  # lines per worksheet: 2 to this many
     worksheet_yes: float = 0.5  # share of worksheet lines that reach their target
     practice_rate: float = 0.0  # documents that are practice pages: a long search without <think>
-    distinct_attempts: bool = False  # the writer never repeats an attempt (at most the 9 chains)
+    # How the writer picks its next attempt: "random" (with replacement), "distinct" (the 9
+    # chains in a random order, none twice) or "cycle" (from a random chain, on through the
+    # operations in a fixed cycle: the next attempt follows from the last one alone).
+    search_order: str = "random"
+
+    def __post_init__(self):
+        if self.search_order not in SEARCH_ORDERS:
+            raise ValueError(f"search_order {self.search_order!r}: choose from {list(SEARCH_ORDERS)}")
 
 
 @dataclass(frozen=True)
@@ -106,18 +114,25 @@ def random_attempt(nums: list[int], rng: random.Random) -> Attempt:
 
 
 def attempts(nums: list[int], rng: random.Random, cfg: CorpusConfig):
-    """The writer's attempts, drawn as it goes: with replacement, or (``distinct_attempts``)
-    the chains in a random order, each once. A search that repeats itself earns nothing from
-    the repeat; RL can only lengthen a search into new attempts if the base model has seen
-    searches that do. (Drawn lazily: without distinct_attempts, the random stream is the one
-    corpus version 9 always used.)"""
-    if cfg.distinct_attempts:
-        order = chains(nums)
-        rng.shuffle(order)
-        yield from order
-    else:
+    """The writer's attempts, drawn as it goes (``search_order``).
+
+    A search that repeats itself earns nothing from the repeat, and a 1M-parameter model does
+    not learn to avoid repeats from "distinct" searches (2026-12-01: its repeat rate by
+    position was the same as on random ones). "cycle" asks less: ``chains`` lists the 9 in the
+    order ++ +* +- *+ ** *- -+ -* --, the writer starts at a random one and goes on to the
+    next, so each attempt follows from the one before it, and 9 attempts cover every chain.
+    (Drawn lazily: with "random", the random stream is the one corpus version 9 always used.)
+    """
+    if cfg.search_order == "random":
         while True:
             yield random_attempt(nums, rng)
+    options = chains(nums)
+    if cfg.search_order == "distinct":
+        rng.shuffle(options)
+        yield from options
+    elif cfg.search_order == "cycle":
+        start = rng.randrange(len(options))
+        yield from options[start:] + options[:start]
 
 
 def _slip(value: int, rng: random.Random) -> int:

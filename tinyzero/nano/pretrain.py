@@ -66,7 +66,7 @@ class PretrainConfig:
     worksheet_lines: int = CorpusConfig.worksheet_lines
     worksheet_yes: float = CorpusConfig.worksheet_yes
     practice_rate: float = CorpusConfig.practice_rate
-    distinct_attempts: bool = CorpusConfig.distinct_attempts
+    search_order: str = CorpusConfig.search_order
 
     def corpus_config(self) -> CorpusConfig:
         names = {f.name for f in dataclasses.fields(CorpusConfig)}
@@ -74,9 +74,10 @@ class PretrainConfig:
 
     def key(self) -> str:
         fields = dataclasses.asdict(self)
-        for new in ("practice_rate", "distinct_attempts"):  # added in corpus version 9, off: older keys stand
-            if not fields[new]:
-                del fields[new]
+        # Added in corpus version 9 with defaults that write the same corpus: older keys stand.
+        for name, default in (("practice_rate", 0.0), ("search_order", "random")):
+            if fields[name] == default:
+                del fields[name]
         blob = json.dumps({"corpus_version": CORPUS_VERSION, **fields}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
