@@ -38,6 +38,7 @@ from tinyzero.cli import ArgumentParser  # noqa: E402
 TARGETS = {"every_accuracy_x": 2.5, "every_thinking_x": 3.0, "median_accuracy_x": 4.0, "every_truncation_max": 0.10}
 # The price of the gain, shown beside it (eval keys; search/* for nano Countdown).
 PRICE = (
+    ("format_rate", "well-formed"),
     ("truncation_rate", "truncated"),
     ("search/arithmetic_ok", "arithmetic ok"),
     ("search/hit_yes_rate", "hit -> yes"),
@@ -141,7 +142,7 @@ def table(rows: list[dict], v: dict, n_eval_seeds: int) -> str:
             f"{_f(r['base_accuracy'])} ± {_f(r['base_accuracy_std'])} -> {_f(r['final_accuracy'])} ± {_f(r['final_accuracy_std'])}",
             _f(r["accuracy_x"], 2),
             f"{_f(r['base_thinking'], 0)} -> {_f(r['final_thinking'], 0)}", _f(r["thinking_x"], 2),
-            *(f"{_f(r[f'base {k}'], 2)} -> {_f(r[f'final {k}'], 2)}" for k, _ in PRICE),
+            *(f"{_f(r.get(f'base {k}'), 2)} -> {_f(r.get(f'final {k}'), 2)}" for k, _ in PRICE),  # '-': an older record
         ]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     ok = lambda b: "met" if b else "MISSED"  # noqa: E731

@@ -12,9 +12,10 @@ in the nano template (``tinyzero.tasks.countdown.prompt(..., template="nano")``)
 Each trace is a random search, NOT a solution written by a solver:
 
 - an *attempt* combines the numbers in the order the prompt lists them, with two operations
-  drawn at random from ``SEARCH_OPS`` (``chains`` lists the 9 possible), written as two
-  equations; the answer is the second equation with the intermediate result replaced by the
-  first in parentheses; arithmetic slips happen at a small rate;
+  from ``SEARCH_OPS`` (``chains`` lists the 9 possible), written as two equations; the answer
+  is the second equation with the intermediate result replaced by the first in parentheses;
+  arithmetic slips happen at a small rate. The recipe's writer takes the 9 chains in a random
+  order and never repeats one (``search_order``);
 - every attempt ends in a check against the target: "yes", or for a miss "low" or "high"
   (which way it missed). The check is faithful to the value written (a slip can hide a hit,
   or fake one);
@@ -23,6 +24,11 @@ Each trace is a random search, NOT a solution written by a solver:
   either way the answer is whatever the last attempt wrote;
 - a few traces are a bare guess with no thinking, and a few attempts are followed by a
   "wait, let me check" recomputation.
+
+Beside the traces, two kinds of document teach skills without the choice to search:
+*worksheets* (checked lines with no prompt, half of them hits: the check) and *practice pages*
+(a problem's statement and a diligent writer's long search, outside ``<think>`` and with no
+answer: the later attempts of a long search, which the rare diligent trace alone teaches badly).
 
 There is no reward and no filtering to correct answers: most traces end in a wrong
 answer. The base model learns the FORM of search and a reliable check of its own hits, but
@@ -57,11 +63,11 @@ class CorpusConfig:
     worksheet_rate: float = 0.4  # documents that are worksheets of checked attempts, not traces
     worksheet_lines: int = 6  # lines per worksheet: 2 to this many
     worksheet_yes: float = 0.5  # share of worksheet lines that reach their target
-    practice_rate: float = 0.0  # documents that are practice pages: a long search without <think>
-    # How the writer picks its next attempt: "random" (with replacement), "distinct" (the 9
-    # chains in a random order, none twice) or "cycle" (from a random chain, on through the
-    # operations in a fixed cycle: the next attempt follows from the last one alone).
-    search_order: str = "random"
+    practice_rate: float = 0.2  # documents that are practice pages: a long search without <think>
+    # How the writer picks its next attempt: "random" (with replacement: corpus version 9 until
+    # 2026-12-01), "distinct" (the 9 chains in a random order, none twice) or "cycle" (from a
+    # random chain, on through the operations in a fixed cycle).
+    search_order: str = "distinct"
 
     def __post_init__(self):
         if self.search_order not in SEARCH_ORDERS:
