@@ -51,29 +51,36 @@ def make_nano_model(path: Path, prime_steps: int = 40, seed: int = 0) -> Path:
     """
     import random
 
+    from tinyzero.nano.tokenizer import EOS
+    from tinyzero.tasks import countdown
+
+    rng = random.Random(seed)
+    docs = []
+    for row in countdown.generate(64, num_count=3, num_range=(1, 9), target_range=(1, 30), seed=seed) if prime_steps else []:
+        nums = list(row["nums"])
+        rng.shuffle(nums)
+        expr = row["solution"].replace(" ", "") if rng.random() < 0.5 else "+".join(map(str, nums))
+        prompt = countdown.prompt(row["nums"], row["target"], "nano")
+        docs.append(f"{prompt}{expr} yes</think>\n<answer>{expr}</answer>{EOS}")
+    return fit_tiny_nano(path, docs, prime_steps, seed)
+
+
+def fit_tiny_nano(path: Path, docs: list[str], steps: int, seed: int = 0) -> Path:
+    """A tiny nano model (``TINY``) trained ``steps`` full-batch steps on ``docs``, saved to path."""
     import torch
     from transformers import Qwen2ForCausalLM
 
     from tinyzero.nano.pretrain import model_config
-    from tinyzero.nano.tokenizer import EOS, build_tokenizer, save_tokenizer
-    from tinyzero.tasks import countdown
+    from tinyzero.nano.tokenizer import build_tokenizer, save_tokenizer
 
     torch.manual_seed(seed)
     tokenizer = build_tokenizer()
     model = Qwen2ForCausalLM(model_config(len(tokenizer), **TINY))
-    if prime_steps:
-        rng = random.Random(seed)
-        docs = []
-        for row in countdown.generate(64, num_count=3, num_range=(1, 9), target_range=(1, 30), seed=seed):
-            nums = list(row["nums"])
-            rng.shuffle(nums)
-            expr = row["solution"].replace(" ", "") if rng.random() < 0.5 else "+".join(map(str, nums))
-            prompt = countdown.prompt(row["nums"], row["target"], "nano")
-            docs.append(f"{prompt}{expr} yes</think>\n<answer>{expr}</answer>{EOS}")
+    if steps:
         enc = tokenizer(docs, return_tensors="pt", padding=True, padding_side="right")
         labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
-        for _ in range(prime_steps):
+        for _ in range(steps):
             model(**enc, labels=labels).loss.backward()
             optimizer.step()
             optimizer.zero_grad()

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import TINY
+from conftest import fit_tiny_nano
 from safetensors.torch import load_file
 
 from tinyzero import cli, distill
@@ -36,29 +36,13 @@ SIZES = ("hidden_size", "num_layers", "num_heads", "num_kv_heads", "intermediate
 def make_teacher(path: Path, rows: list[dict], steps: int = 100, seed: int = 0) -> Path:
     """A tiny nano model taught the solutions of ``rows`` (1-2 s): at temperature 1.0 about
     three samples in four are correct, so rejection sampling has something to keep and to drop."""
-    from transformers import Qwen2ForCausalLM
+    from tinyzero.nano.tokenizer import EOS
 
-    from tinyzero.nano.pretrain import model_config
-    from tinyzero.nano.tokenizer import EOS, build_tokenizer, save_tokenizer
-
-    torch.manual_seed(seed)
-    tokenizer = build_tokenizer()
-    model = Qwen2ForCausalLM(model_config(len(tokenizer), **TINY))
-    if steps:
-        docs = []
-        for r in rows:
-            expr = r["solution"].replace(" ", "")
-            docs.append(f"{TASK.prompt(r, 'nano')}{expr} yes</think>\n<answer>{expr}</answer>{EOS}")
-        enc = tokenizer(docs, return_tensors="pt", padding=True, padding_side="right")
-        labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
-        for _ in range(steps):
-            model(**enc, labels=labels).loss.backward()
-            optimizer.step()
-            optimizer.zero_grad()
-    save_tokenizer(tokenizer, path)
-    model.save_pretrained(path)
-    return path
+    docs = []
+    for r in rows:
+        expr = r["solution"].replace(" ", "")
+        docs.append(f"{TASK.prompt(r, 'nano')}{expr} yes</think>\n<answer>{expr}</answer>{EOS}")
+    return fit_tiny_nano(path, docs, steps, seed)
 
 
 @pytest.fixture(scope="module")

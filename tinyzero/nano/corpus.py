@@ -177,6 +177,16 @@ def trace(nums: list[int], target: int, rng: random.Random, cfg: CorpusConfig = 
     if rng.random() < cfg.direct_guess_rate:
         return f"</think>\n<answer>{random_attempt(nums, rng).expr}</answer>"
     persistence = cfg.persistence_high if rng.random() < cfg.diligent_rate else cfg.persistence_low
+    lines, last = search(nums, target, rng, cfg, persistence)
+    return "\n".join(lines) + f"</think>\n<answer>{last.expr}</answer>"
+
+
+def search(
+    nums: list[int], target: int, rng: random.Random, cfg: CorpusConfig, persistence: float | None
+) -> tuple[list[str], Attempt]:
+    """The checked attempt lines of one search and its last attempt. It stops at a hit, after
+    ``max_attempts``, or (``persistence`` given) after a miss with probability 1 - persistence;
+    without one (a practice page) no number is drawn for it, so the random stream stays put."""
     lines: list[str] = []
     for _, att in zip(range(cfg.max_attempts), attempts(nums, rng, cfg)):
         line, hit = check_line(att, target, rng.random() < cfg.slip_rate, rng)
@@ -185,9 +195,9 @@ def trace(nums: list[int], target: int, rng: random.Random, cfg: CorpusConfig = 
             # A careful recomputation: always shown work, never a slip.
             line, hit = check_line(att, target)
             lines.append(f"wait, let me check: {line}")
-        if hit or rng.random() > persistence:
+        if hit or (persistence is not None and rng.random() > persistence):
             break
-    return "\n".join(lines) + f"</think>\n<answer>{att.expr}</answer>"
+    return lines, att
 
 
 def practice_page(nums: list[int], target: int, rng: random.Random, cfg: CorpusConfig = CorpusConfig()) -> str:
@@ -200,16 +210,7 @@ def practice_page(nums: list[int], target: int, rng: random.Random, cfg: CorpusC
     0.85 exact at the first attempt, 0.45 at the seventh). These pages teach the later
     attempts, and being outside ``<think>`` they leave the traces' choice to search alone.
     """
-    lines: list[str] = []
-    for _, att in zip(range(cfg.max_attempts), attempts(nums, rng, cfg)):
-        line, hit = check_line(att, target, rng.random() < cfg.slip_rate, rng)
-        lines.append(line)
-        if rng.random() < cfg.self_check_rate:
-            line, hit = check_line(att, target)
-            lines.append(f"wait, let me check: {line}")
-        if hit:
-            break
-    return "\n".join(lines)
+    return "\n".join(search(nums, target, rng, cfg, persistence=None)[0])
 
 
 def worksheet(problems: list[dict], rng: random.Random, cfg: CorpusConfig = CorpusConfig()) -> str:
