@@ -3,6 +3,7 @@
     python benchmarks/speed.py                       # this checkout
     python benchmarks/speed.py --old 9c7fb1f         # and that commit (or a checkout folder), same run
     python benchmarks/speed.py --old 9c7fb1f --busy  # also this checkout with one busy process alongside
+    python benchmarks/speed.py --old 9c7fb1f --full  # the two real main commands, each phase beside its floor
 
 What it runs, in each checkout, as a new user would (its own recipes, its own thread policy,
 a fresh TINYZERO_HOME so the base model is built from scratch, subprocesses with that
@@ -37,6 +38,15 @@ best of 1 and 2 threads; see ``gpu_step.py`` for the same arithmetic on a GPU):
   decode step's batch (256 rows for GRPO, the eval batch for the eval);
 - ratio = measured / floor. What is left above the floor is per-call overhead (Python, the
   kernels' launch cost at these tiny shapes), which the floor does not count.
+
+With ``--full`` it runs, instead of scaled phases, each checkout's real main command (``python
+-m tinyzero.train`` in a fresh home: the old one pretrains its base model, this one loads the
+shipped one) and splits its wall time into the base model, the GRPO steps' sampling and the
+rest of each step (TRL's ``step_time``, tinyzero's ``time/generation``), and the remainder
+(held-out evals, start, saving, plots). That is the like-for-like figure when the two
+checkouts' models write completions of different lengths (the scaled phases run on each
+checkout's own 300-step model, whose completions need not resemble the real run's). The floor
+is for this checkout's own work: FLOPs at its run's mean completion lengths.
 
 With ``--busy`` this checkout's scaled main command runs again beside one ``while True:
 pass`` process (a second busy program on the 2 cores): the slowdown must stay <= 2x.
@@ -75,6 +85,8 @@ def parse(argv=None):
                     help="extra pretraining recipe keys for both checkouts (tests: a tiny corpus)")
     ap.add_argument("--train_set", nargs="*", default=[], metavar="KEY=VALUE",
                     help="extra tinyzero.train flags for both checkouts (tests: short completions)")
+    ap.add_argument("--full", action="store_true",
+                    help="run each checkout's real main command (python -m tinyzero.train, fresh home) instead of scaled phases")
     ap.add_argument("--workdir", default=None, help="keep the runs here (default: a temporary folder)")
     ap.add_argument("--json", default=None, help="also write the figures to this file")
     return ap.parse_args(argv)
@@ -211,6 +223,85 @@ def measure_checkout(label: str, checkout: Path, work: Path, args, busy: bool = 
     return {"label": label, "checkout": str(checkout), "load_at_start": load, "pretrain": pre, "grpo": grpo,
             "eval": ev, "n_evals": n_evals, "scaled_main_s": scaled_main, "main_projected_s": main, "base_model": str(base)}
 
+def measure_main(label: str, checkout: Path, work: Path, args, busy: bool = False) -> dict:
+    """The main command itself, ``python -m tinyzero.train`` in a fresh home, as a new user runs
+    it (with --train_set's flags, for tests): its wall time split into the base model, the GRPO
+    steps' sampling and the rest of each step, and the remainder (evals, start, saving, plots).
+    The work each phase did is the run's own (its completion lengths), so two checkouts' rows
+    compare what their main commands really do."""
+    home = work / label / "home"
+    shutil.rmtree(work / label, ignore_errors=True)
+    home.mkdir(parents=True)
+    run_dir = work / label / "main"
+    load = os.getloadavg()[0]
+    argv = ["-m", "tinyzero.train", "--output_dir", str(run_dir)]
+    for item in args.train_set:
+        key, value = item.split("=", 1)
+        argv += [f"--{key}", value]
+    wall, _ = run(checkout, home, argv, work / label / "main.log", busy)
+    built = list((home / "nano-base").glob("*/pretrain.json"))  # none: the shipped model was loaded
+    pretrain_s = sum(json.loads(p.read_text())["pretrain_seconds"] for p in built)
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    steps = [r for r in rows if "step_time" in r]
+    evals = [r for r in rows if "eval/completion_length" in r]
+    acc = [r["eval/accuracy"] for r in evals if "eval/accuracy" in r]
+    step_s = sum(r["step_time"] for r in steps)
+    gen_s = sum(r.get("time/generation", 0.0) for r in steps)
+    return {
+        "label": label, "checkout": str(checkout), "load_at_start": load, "wall_s": wall,
+        "pretrained": bool(built), "pretrain_s": pretrain_s,
+        "steps": len(steps), "step_s": step_s, "generation_s": gen_s, "update_s": step_s - gen_s,
+        "rest_s": wall - pretrain_s - step_s,  # the held-out evals, process start, model load, saving, plots
+        "n_evals": len(evals), "eval_size": train_setting(checkout, args, "eval_size", 500),
+        "completion_len": statistics.mean(r["completions/mean_length"] for r in steps if "completions/mean_length" in r),
+        "eval_completion_len": statistics.mean(r["eval/completion_length"] for r in evals) if evals else None,
+        "accuracy_first": acc[0] if acc else None, "accuracy_last": acc[-1] if acc else None,
+        "run_dir": str(run_dir),
+    }
+
+
+def report_main(new: dict, old: dict | None, busy: dict | None, args) -> str:
+    """The main commands side by side, each phase beside its floor (for the new one's own work:
+    FLOPs at its mean completion lengths, at the matmul rate measured for those shapes)."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(new["run_dir"])
+    fl = grpo_eval_floors(config, args, new["completion_len"], new["eval_completion_len"], new["eval_size"])
+    g, u, e = fl["generation_step"], fl["update_step"], fl["eval"]
+    n, o = new["steps"], old or {}
+    lines = ["| phase | work (new) | floor s | new s | new / floor |" + (" old s | old / new |" if old else "")]
+    lines.append("|" + " --- |" * (7 if old else 5))
+
+    def row(name, work, floor_s, key):
+        new_s, old_s = new[key], o.get(key)
+        cells = [name, work, _g(floor_s) if floor_s else "", _g(new_s), f"{new_s / floor_s:.1f}x" if floor_s else ""]
+        if old:
+            cells += [_g(old_s), f"{old_s / new_s:.2f}x" if new_s > 0 else ""]
+        lines.append("| " + " | ".join(cells) + " |")
+
+    base = "pretrained" if new["pretrained"] else "the shipped one, loaded: its time is in the rest"
+    row(f"base model (new: {base}; old: {'pretrained' if o.get('pretrained') else 'loaded'})", "", None, "pretrain_s")
+    row(f"GRPO sampling, {n} steps", f"{g['tokens'] * n:.0f} tokens, {g['flops'] * n / 1e9:.0f} GFLOP", g["s"] * n, "generation_s")
+    row(f"GRPO rest of the step (rewards, log-probs, update), {n} steps",
+        f"{u['tokens'] * n:.0f} tokens x {u['forwards']} passes, {u['flops'] * n / 1e9:.0f} GFLOP", u["s"] * n, "update_s")
+    k = new["n_evals"]
+    row(f"the rest: {k} held-out evals of {new['eval_size']}, start, load, save, plots",
+        f"{e['tokens'] * k:.0f} tokens, {e['flops'] * k / 1e9:.0f} GFLOP (evals)", e["s"] * k, "rest_s")
+    floor = (g["s"] + u["s"]) * n + e["s"] * k
+    row("main command, wall", "", floor, "wall_s")
+    for m in (new, old):
+        if m:
+            lines.append(f"\n{m['label']}: {m['steps']} GRPO steps, mean completion {m['completion_len']:.0f} tokens in training, "
+                         f"{m['eval_completion_len'] or 0:.0f} in the evals; held-out accuracy {m['accuracy_first']} -> "
+                         f"{m['accuracy_last']} (the run's own eval, one sampling seed); load average at start {m['load_at_start']:.2f}")
+    rates = ", ".join(f"{k.split('_')[0]} {v['rate'] / 1e9:.0f}" for k, v in fl.items())
+    lines.append(f"matmul GFLOP/s measured for each phase's shapes (best of 1 and 2 threads): {rates}")
+    if busy:
+        ratio = busy["wall_s"] / new["wall_s"]
+        lines.append(f"\nbusy machine (one `while True: pass` alongside): main command {_g(busy['wall_s'])} s vs "
+                     f"{_g(new['wall_s'])} s idle = {ratio:.2f}x (target <= 2x: {'met' if ratio <= 2 else 'MISSED'})")
+    return "\n".join(lines)
+
 
 # --- floors -----------------------------------------------------------------------------
 
@@ -243,10 +334,8 @@ def floors(new: dict, args) -> dict:
     """Floor seconds of each phase, for the work this checkout's run did."""
     from transformers import AutoConfig
 
-    from tinyzero.fastgen import flop_floor
     from tinyzero.nano import pretrain as nano_pretrain
     from tinyzero.nano import tokenizer as nano_tokenizer
-    from tinyzero.tasks.data import load_task_data
 
     base = Path(new["base_model"])
     config = AutoConfig.from_pretrained(base)
@@ -259,12 +348,26 @@ def floors(new: dict, args) -> dict:
     pre_flops = 3 * forward_flops(config, doc_len) * batch  # per step: forward + backward
     pre_rate = matmul_rate(config, int(batch * doc_len))
 
+    return {
+        "pretrain_step": {"flops": pre_flops, "tokens": batch * doc_len, "rate": pre_rate, "s": pre_flops / pre_rate},
+        **grpo_eval_floors(config, args, new["grpo"]["completion_len"], new["grpo"]["eval_completion_len"], args.eval_n),
+    }
+
+
+def grpo_eval_floors(config, args, completion_len: float, eval_completion_len: float | None, eval_n: int) -> dict:
+    """Floor seconds of a GRPO step's sampling and update and of one eval of eval_n problems,
+    for completions of these mean lengths (this checkout's recipe settings)."""
+    from tinyzero.fastgen import flop_floor
+    from tinyzero.nano import tokenizer as nano_tokenizer
+    from tinyzero.tasks.data import load_task_data
+
+    tok = nano_tokenizer.build_tokenizer()
     rows = train_setting(REPO, args, "per_device_train_batch_size", 8)
     spg = train_setting(REPO, args, "steps_per_generation", 1)
     beta = train_setting(REPO, args, "beta", 0.0, float)
     prompts = load_task_data("countdown_nano", "test", template="nano")
     prompt_len = statistics.mean(len(tok(prompts[i]["prompt"])["input_ids"]) for i in range(200))
-    comp = new["grpo"]["completion_len"]
+    comp = completion_len
     seq = forward_flops(config, prompt_len + comp)
     forwards = 3 + (1 if spg > 1 else 0) + (1 if beta > 0 else 0)
     upd_flops = forwards * seq * rows
@@ -273,11 +376,10 @@ def floors(new: dict, args) -> dict:
     gen = flop_floor(config, [int(prompt_len)] * gen_rows, [int(round(comp))] * gen_rows)
     gen_rate = matmul_rate(config, gen_rows)
     eval_batch = train_setting(REPO, args, "eval_batch_size", 256)
-    ev_comp = new["grpo"]["eval_completion_len"] or comp
-    ev = flop_floor(config, [int(prompt_len)] * args.eval_n, [int(round(ev_comp))] * args.eval_n)
-    ev_rate = matmul_rate(config, min(eval_batch, args.eval_n))
+    ev_comp = eval_completion_len or comp
+    ev = flop_floor(config, [int(prompt_len)] * eval_n, [int(round(ev_comp))] * eval_n)
+    ev_rate = matmul_rate(config, min(eval_batch, eval_n))
     return {
-        "pretrain_step": {"flops": pre_flops, "tokens": batch * doc_len, "rate": pre_rate, "s": pre_flops / pre_rate},
         "generation_step": {"flops": gen["total"] / spg, "tokens": gen["tokens"] / spg, "rate": gen_rate, "s": gen["total"] / spg / gen_rate},
         "update_step": {"flops": upd_flops, "tokens": rows * (prompt_len + comp), "rate": upd_rate, "s": upd_flops / upd_rate, "forwards": forwards},
         "eval": {"flops": ev["total"], "tokens": ev["tokens"], "rate": ev_rate, "s": ev["total"] / ev_rate},
@@ -353,6 +455,8 @@ def main(argv=None) -> int:
     print(f"# benchmarks/speed.py, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} CPUs, "
           f"this checkout {commit}{f', old {args.old}' if args.old else ''}")
     print(f"command: python benchmarks/speed.py {' '.join(sys.argv[1:] if argv is None else argv)}", flush=True)
+    if args.full:
+        return main_full(args, work)
     old = None
     if args.old:
         old_dir = Path(args.old) if Path(args.old).is_dir() else export_commit(args.old, work / "old-checkout")
@@ -365,6 +469,23 @@ def main(argv=None) -> int:
     print(report(new, old, busy, fl))
     if args.json:
         Path(args.json).write_text(json.dumps({"new": new, "old": old, "busy": busy, "floors": fl}, indent=2) + "\n")
+    if not args.workdir:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def main_full(args, work: Path) -> int:
+    old = None
+    if args.old:
+        old_dir = Path(args.old) if Path(args.old).is_dir() else export_commit(args.old, work / "old-checkout")
+        old = measure_main("old", old_dir.resolve(), work, args)
+        print(f"old: main command {old['wall_s']:.0f} s", flush=True)
+    new = measure_main("new", REPO, work, args)
+    print(f"new: main command {new['wall_s']:.0f} s", flush=True)
+    busy = measure_main("busy", REPO, work, args, busy=True) if args.busy else None
+    print(report_main(new, old, busy, args))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"new": new, "old": old, "busy": busy}, indent=2) + "\n")
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
     return 0
