@@ -48,6 +48,7 @@ def test_bad_flag_is_one_line_naming_it(name, capsys):
     "name, argv, named",
     [
         ("train", ["--max_steps", "many"], "--max_steps"),
+        ("train", ["--trainer", "ppo"], "--trainer 'ppo'"),
         ("pretrain", ["--seed", "x"], "--seed"),
         ("eval", ["--k", "0"], "--k"),
         ("sample", ["--nums", "3", "5"], "--target"),

@@ -191,3 +191,24 @@ def test_two_processes_write_one_metrics_file(nano_model_dir, tmp_path):
     samples = read_jsonl(out / SAMPLES_FILE)
     assert len(samples) == 2 * 2 and sorted({s["index"] for s in samples}) == [0, 1]  # eval_samples=2, twice
     assert done.stdout.count("[tinyzero] done:") == 1
+
+
+def test_rloo_runs_the_same_recipe_and_updates_weights(nano_model_dir, tmp_path):
+    """--trainer rloo: TRL's RLOOTrainer on the same recipe, rewards, evals and metrics file."""
+
+    out = tmp_path / "rloo"
+    argv = ["--trainer", "rloo", "--model_name_or_path", str(nano_model_dir), "--output_dir", str(out),
+            *dataset_args(tmp_path), *RUN_ARGS, "--max_steps", "2", "--eval_every", "2"]  # fmt: skip
+    script_args, grpo_args, model_args = train.parse_args(argv)
+    rloo = train.rloo_config(grpo_args)
+    assert rloo.beta == grpo_args.beta == 0.0  # the recipe's, not RLOOConfig's default 0.05
+    assert (rloo.num_generations, rloo.steps_per_generation, rloo.learning_rate) == (
+        grpo_args.num_generations, grpo_args.steps_per_generation, grpo_args.learning_rate)  # fmt: skip
+    train.main(script_args, grpo_args, model_args)
+    state = json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())
+    assert state["global_step"] == 2
+    before, after = load_file(nano_model_dir / "model.safetensors"), load_file(out / "model.safetensors")
+    assert any(not torch.equal(before[k], after[k]) for k in before), "RLOO did not change the weights"
+    rows = read_jsonl(out / METRICS_FILE)
+    assert [r["step"] for r in rows] == [0, 1, 2] and EVAL_KEYS <= rows[2].keys() and TRAIN_KEYS <= rows[1].keys()
+

@@ -4,6 +4,7 @@
     python -m tinyzero.train --config recipes/qwen2.5-1.5b.yaml
     python -m tinyzero.train --max_steps 50 --output_dir runs/try   # any key, from the CLI
     python -m tinyzero.train --resume                          # continue the run in output_dir
+    python -m tinyzero.train --trainer rloo --output_dir runs/rloo  # TRL's RLOOTrainer, same recipe
     accelerate launch --config_file recipes/accelerate/zero2.yaml -m tinyzero.train --config ...
 
 One YAML recipe sets everything: tinyzero's own keys (``TinyZeroArguments``), TRL's
@@ -15,10 +16,10 @@ measured and where it is written: ``tinyzero.callbacks``.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from trl import GRPOConfig, GRPOTrainer, ModelConfig, ScriptArguments, get_peft_config
+from trl import GRPOConfig, GRPOTrainer, ModelConfig, RLOOConfig, RLOOTrainer, ScriptArguments, get_peft_config
 from trl.rewards import get_soft_overlong_punishment
 
 from tinyzero import callbacks, cli, fastgen, runfiles
@@ -32,6 +33,7 @@ from tinyzero.tasks.data import load_task_data
 from tinyzero.tasks.rewards import format_reward, select_reward
 
 DEFAULT_RECIPE = RECIPES / "nano.yaml"
+TRAINERS = {"grpo": GRPOTrainer, "rloo": RLOOTrainer}
 
 
 @dataclass
@@ -42,6 +44,7 @@ class TinyZeroArguments(ScriptArguments):
 
     task: str | None = field(default=None, metadata={"help": "Task of a user's data file whose columns don't tell it; shipped data says its own."})
     template: str = field(default="nano", metadata={"help": "Prompt template: nano, base or chat."})
+    trainer: str = field(default="grpo", metadata={"help": "grpo (TRL's GRPOTrainer) or rloo (TRL's RLOOTrainer: REINFORCE with a leave-one-out group baseline), on the same recipe."})
     reward: str = field(default="task", metadata={"help": "task (TinyZero's 1.0/0.1/0.0), or a control: format, random, flipped."})
     format_weight: float = field(default=0.0, metadata={"help": "Weight of format_reward beside the reward (logged either way)."})
     overlong_cache: int = field(default=0, metadata={"help": "DAPO's soft overlong penalty over the last N tokens of the budget (0: off)."})
@@ -62,6 +65,25 @@ class TinyZeroArguments(ScriptArguments):
         if self.dataset_config is not None or self.dataset_streaming:
             raise ValueError("dataset_config and dataset_streaming are not used by tinyzero; remove them")
         fastgen.check_sampler(self.sampler)
+        if self.trainer not in TRAINERS:
+            raise ValueError(f"--trainer {self.trainer!r}: choose from {list(TRAINERS)}")
+
+
+def rloo_config(grpo: GRPOConfig) -> RLOOConfig:
+    """The recipe's GRPOConfig as TRL's RLOOConfig: every key the two share, so one recipe runs
+    either trainer (the recipe's beta too: RLOOConfig's own default is 0.05, not 0). GRPO's own
+    keys (loss_type, scale_rewards, ...) have no RLOO counterpart: RLOO's advantage is the reward
+    minus the mean of the group's other rewards, unscaled (normalize_advantages false, as
+    scale_rewards none), and its loss and clipping are per sequence. Those set away from TRL's
+    defaults are named, not silently dropped."""
+    rloo = {f.name for f in fields(RLOOConfig) if f.init}
+    kwargs = {f.name: getattr(grpo, f.name) for f in fields(GRPOConfig) if f.init and f.name in rloo}
+    kwargs["generation_batch_size"] = None  # GRPOConfig derived it from steps_per_generation; RLOOConfig does again
+    unused = [f"{f.name}={getattr(grpo, f.name)}" for f in fields(GRPOConfig)
+              if f.init and f.name not in rloo and getattr(grpo, f.name) != f.default]  # fmt: skip
+    if unused:
+        print(f"[tinyzero] rloo: GRPO-only keys not used: {', '.join(unused)}")
+    return RLOOConfig(**kwargs)
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[TinyZeroArguments, GRPOConfig, ModelConfig]:
@@ -77,6 +99,8 @@ def main(script_args: TinyZeroArguments, training_args: GRPOConfig, model_args: 
         torch.set_num_threads(script_args.torch_threads)
     if training_args.reward_weights is not None:
         raise ValueError("reward_weights is set by tinyzero from reward, format_weight and overlong_cache; use those")
+    if script_args.trainer == "rloo":
+        training_args = rloo_config(training_args)
 
     # Data: training prompts, and a fixed held-out set from the test split. The task is the data's.
     name, template = script_args.dataset_name, script_args.template
@@ -118,7 +142,7 @@ def main(script_args: TinyZeroArguments, training_args: GRPOConfig, model_args: 
         search=nano and task.name == "countdown",
     )
     extra = [callbacks.NanoMarkerCallback(tokenizer)] if nano else []
-    trainer = GRPOTrainer(
+    trainer = TRAINERS[script_args.trainer](
         model=model,
         reward_funcs=reward_funcs,
         args=training_args,
