@@ -128,7 +128,72 @@ def test_speed_benchmark_at_a_tiny_size(tmp_path, capsys):
     assert "old / new" in both and "| 1.00x |" in both and "= 1.00x (target <= 2x: met)" in both
 
 
+@pytest.mark.slow
+def test_speed_benchmark_full_main_commands_at_a_tiny_size(tmp_path, capsys):
+    """--full runs the real main command (here this checkout's only, loading the shipped base
+    model) and splits its wall time; the report with an old checkout and a busy run is fed this
+    run's figures (the same measure_main makes all three)."""
+    speed = load("speed")
+    train = ["max_steps=2", "eval_every=2", "num_generations=4", "per_device_train_batch_size=8", "steps_per_generation=1",
+             "max_completion_length=8", "eval_size=8", "eval_batch_size=8", "plot=false", "save_strategy=no"]
+    out = tmp_path / "speed.json"
+    argv = ["--full", "--train_set", *train, "--workdir", str(tmp_path / "work"), "--json", str(out)]
+    assert speed.main(argv) == 0
+    new = json.loads(out.read_text())["new"]
+    assert new["steps"] == 2 and new["n_evals"] == 2 and not new["pretrained"]  # the shipped base model, loaded
+    assert 0 < new["generation_s"] < new["step_s"] < new["wall_s"] and new["rest_s"] > 0
+    assert new["accuracy_first"] is not None
+    assert "| main command, wall |" in capsys.readouterr().out
+    both = speed.report_main(new, new, new, speed.parse(argv))
+    assert "old / new" in both and "| 1.00x |" in both and "= 1.00x (target <= 2x: met)" in both
+
+
 def test_speed_rejects_a_failing_command(tmp_path):
     speed = load("speed")
     with pytest.raises(SystemExit, match="failed"):
         speed.run(REPO, tmp_path, ["-m", "tinyzero.pretrain", "--no_such_flag", "1"], tmp_path / "log")
+
+
+TINY_TRAIN = ("--max_steps 1 --eval_every 0 --num_generations 4 --per_device_train_batch_size 8 --steps_per_generation 1 "
+              "--max_completion_length 8 --plot false")
+
+
+@pytest.mark.slow
+def test_variants_at_a_tiny_size(tmp_path, monkeypatch):
+    """benchmarks/variants.py: each variant trains from the same base model with its one change,
+    the table has a row per run, the figure is written, and --reuse takes a finished run as is."""
+    monkeypatch.setenv("TINYZERO_HOME", str(tmp_path / "home"))  # pretraining seed 0: the shipped model, not built
+    variants = load("variants")
+    out = tmp_path / "v"
+    argv = ["--variants", "rloo", "flipped", "--seeds", "1", "--eval_seeds", "0", "1", "--n", "4", "--jobs", "2",
+            "--out", str(out), "--train_args", TINY_TRAIN]
+    record = variants.main(argv)
+    assert [(r["variant"], r["seed"]) for r in record["rows"]] == [("rloo", 1), ("flipped", 1)]
+    for r in record["rows"]:
+        assert 0 <= r["accuracy"] <= 1 and r["accuracy_std"] >= 0
+    assert (out / "variants.png").stat().st_size > 0 and "| base model |" in (out / "table.md").read_text()
+    again = variants.main(["--variants", "grpo", "rloo", *argv[3:], "--reuse", f"grpo-g1={out / 'runs' / 'rloo-g1'}"])
+    assert again["runs"]["grpo-g1"] == str(out / "runs" / "rloo-g1")  # reused, not trained
+    assert not (out / "runs" / "grpo-g1").exists()
+
+
+@pytest.mark.slow
+def test_distillation_comparison_at_a_tiny_size(tmp_path, monkeypatch):
+    """benchmarks/distillation.py: a tiny small base, each arm from it, the teacher, one table."""
+    monkeypatch.setenv("TINYZERO_HOME", str(tmp_path / "home"))
+    bench = load("distillation")
+    from tinyzero.nano.pretrain import find_base_model, load_config
+
+    teacher = find_base_model(load_config(None))  # the shipped base model: a nano model that gets a few right
+    pretrain = "--num_traces 64 --max_steps 2 --batch_size 8 --hidden_size 32 --intermediate_size 64 --num_layers 1 --warmup_steps 0"
+    distill = ("--num_prompts 32 --num_samples 2 --max_completion_length 96 --max_steps 1 --per_device_train_batch_size 4 "
+               "--sample_batch_size 64")
+    argv = ["--teacher", str(teacher), "--seeds", "1", "--eval_seeds", "0", "1", "--n", "4", "--jobs", "2",
+            "--out", str(tmp_path / "d"), "--pretrain_args", pretrain, "--train_args", TINY_TRAIN, "--distill_args", distill]
+    record = bench.main(argv)
+    arms = [r["arm"] for r in record["rows"]]
+    assert arms == ["small base", "teacher", "small-grpo-g1", "small-sft-g1", "small-token-g1"]
+    for r in record["rows"]:
+        assert 0 <= r["accuracy"] <= 1
+    assert record["rows"][3]["kept"] > 0  # sft trained on the teacher's correct samples
+    assert "| small-sft-g1 |" in (tmp_path / "d" / "table.md").read_text()

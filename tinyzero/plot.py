@@ -155,8 +155,11 @@ COMPARE_PANELS = (
 )
 
 
-def compare_runs(run_dirs: list[str | Path], out: str | Path, labels: list[str] | None = None, title: str = "") -> Path:
-    """One figure, four panels, the runs overlaid: seeds of a recipe, or loss types side by side."""
+def compare_runs(run_dirs: list[str | Path], out: str | Path, labels: list[str] | None = None, title: str = "",
+                 colors: list[int] | None = None, dashed: list[bool] | None = None) -> Path:
+    """One figure, four panels, the runs overlaid: seeds of a recipe, or loss types side by side.
+    ``colors`` (a color index per run) and ``dashed`` group runs: one color per method, a line
+    style per seed."""
     import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")
@@ -176,7 +179,8 @@ def compare_runs(run_dirs: list[str | Path], out: str | Path, labels: list[str] 
         for i, (rows, label) in enumerate(zip(histories, labels)):
             x, y = series(rows, key)
             style = "o-" if key.startswith("eval/") else "-"
-            ax.plot(x, y, style, color=f"C{i}", label=label, markersize=4, linewidth=1.2)
+            color = f"C{colors[i] if colors else i}"
+            ax.plot(x, y, style, color=color, label=label, markersize=4, linewidth=1.2, linestyle="--" if dashed and dashed[i] else "-")
         _frame(ax, panel_title, ylabel, fraction=key == "eval/accuracy")
         ax.legend(fontsize=8, loc="best")
     if title:
