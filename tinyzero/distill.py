@@ -14,8 +14,8 @@ Two methods, one recipe (``method``):
   sampling), and TRL's ``SFTTrainer`` fine-tunes the student on them, with the loss on the
   completion only (TRL's prompt-completion format). The kept completions are written to
   ``<output_dir>/distill_data.jsonl``. A correct completion cut off by the length limit is
-  left out, as ``mask_truncated_completions`` leaves it out of the GRPO loss: SFT ends every
-  completion with eos, so the student would learn to stop where the teacher did not.
+  left out: SFT ends every completion with eos, so the student would learn to stop where the
+  teacher did not.
 - ``token``: TRL's ``DistillationTrainer``, used as TRL built it: on-policy, the student samples
   a completion of each prompt and is trained to match the teacher's next-token distribution on
   it under a generalized JSD (``beta``: 0 forward KL, 1 reverse KL, TRL's default). No grader
