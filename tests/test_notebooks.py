@@ -39,9 +39,10 @@ REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = REPO / "notebooks"
 TEACHING = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 EXERCISES = sorted((NOTEBOOK_DIR / "exercises").glob("*.ipynb"))
-NEEDS_BASE_MODEL = {"03_base_model.ipynb", "04_training.ipynb", "05_aha_moment.ipynb", "06_length_bias.ipynb"}
+NEEDS_BASE_MODEL = {"03_base_model.ipynb", "04_training.ipynb", "05_aha_moment.ipynb", "06_length_bias.ipynb", "07_beyond_r1_zero.ipynb"}
 # Where the notebooks that train write (the parameter that names the folder).
-OUTPUT_PARAMETER = {"04_training.ipynb": "OUTPUT_DIR", "05_aha_moment.ipynb": "RUN_DIR", "06_length_bias.ipynb": "OUTPUT_DIR"}
+OUTPUT_PARAMETER = {"04_training.ipynb": "OUTPUT_DIR", "05_aha_moment.ipynb": "RUN_DIR", "06_length_bias.ipynb": "OUTPUT_DIR",
+                    "07_beyond_r1_zero.ipynb": "OUTPUT_DIR"}
 # The Qwen preset on the CPU stand-in: the size and device overrides each notebook needs (recipe
 # keys for the notebooks that train), and nothing else. Device: one thread (the machine is
 # shared), and float32 without autocast, because bf16 on this CPU made a step 3x slower;
@@ -60,6 +61,7 @@ QWEN_PARAMETERS = {
     "04_training.ipynb": {"MAX_STEPS": 2, "EXTRA_ARGS": QWEN_TRAIN_SIZE},
     "05_aha_moment.ipynb": {"MAX_STEPS": 2, "NUM_PROBLEMS": 4, "EXTRA_ARGS": QWEN_TRAIN_SIZE},
     "06_length_bias.ipynb": {"STEPS": 2, "EXTRA_ARGS": QWEN_TRAIN_SIZE},
+    "07_beyond_r1_zero.ipynb": {"STEPS": 2, "EXTRA_ARGS": QWEN_TRAIN_SIZE},
 }
 # glibc gives each block above its mmap threshold (dynamic, 32 MB at most by default) a fresh
 # mapping, unmapped when freed, so every such allocation page-faults its memory in again. The
@@ -130,7 +132,7 @@ def teaching_params() -> list:
 
 def test_there_are_teaching_notebooks():
     names = {p.name for p in TEACHING}
-    assert {f"0{i}" for i in range(1, 7)} == {n[:2] for n in names}, names  # the six steps of the walk-through
+    assert {f"0{i}" for i in range(1, 8)} == {n[:2] for n in names}, names  # the seven steps of the walk-through
 
 
 @pytest.mark.parametrize("path", teaching_params())
@@ -166,7 +168,7 @@ def test_every_teaching_notebook_has_qwen_parameters():
 
 
 def qwen_params() -> list:
-    """02 to 06 load the stand-in and take 20 to 60 s each: slow, as the nano ones that need a model."""
+    """02 to 07 load the stand-in and take 20 to 60 s each: slow, as the nano ones that need a model."""
     return [pytest.param(p, id=p.name, marks=[] if p.name == "01_task.ipynb" else [pytest.mark.slow]) for p in TEACHING]
 
 
