@@ -2,6 +2,7 @@
 
     python benchmarks/distillation.py --teacher runs/nano --jobs 2     # the teacher: python -m tinyzero.train's output
     python benchmarks/distillation.py --teacher runs/nano --seeds 42 1 # two training seeds per arm
+    python benchmarks/distillation.py --teacher runs/nano --seeds 42 1 --token_seeds 42  # token: one
 
 On the same held-out problems, measured as the robustness grid measures (``tinyzero.eval``: all
 ``--n`` problems, one sample each at the recipe's temperature, for every ``--eval_seeds`` seed):
@@ -62,6 +63,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser = ArgumentParser(prog="python benchmarks/distillation.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--teacher", type=Path, required=True, help="the RL-trained model (python -m tinyzero.train's output_dir)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[42], help="training seeds of each arm")
+    parser.add_argument("--token_seeds", type=int, nargs="*", default=None,
+                        help="training seeds of the token arm, the costliest (default: --seeds)")
     parser.add_argument("--eval_seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--n", type=int, default=500, help="held-out problems per eval (the whole test split)")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "distillation")
@@ -80,6 +83,8 @@ def main(argv: list[str] | None = None) -> dict:
     for s in args.seeds:
         arms[f"small-grpo-g{s}"] = ["-m", "tinyzero.train", "--model_name_or_path", str(base), "--seed", str(s), *train_args]
         for method in ("sft", "token"):
+            if method == "token" and args.token_seeds is not None and s not in args.token_seeds:
+                continue
             arms[f"small-{method}-g{s}"] = ["-m", "tinyzero.distill", "--teacher_model", str(args.teacher), "--method", method,
                                             "--student_model", str(base), "--seed", str(s), *distill_args]  # fmt: skip
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
@@ -91,12 +96,16 @@ def main(argv: list[str] | None = None) -> dict:
             evals[name] = pool.submit(evaluate, out / "runs" / name, name, args, recipe, out)
         reports = {name: f.result() for name, f in evals.items()}
     base_pre = json.loads((base / "pretrain.json").read_text())
+    # the small base: its pretraining; the teacher: its GRPO run (its own base model's pretraining not counted)
+    teacher_summary = args.teacher / "summary.json"
+    seconds_of = {"small base": base_pre.get("pretrain_seconds"),
+                  "teacher": json.loads(teacher_summary.read_text()).get("wall_seconds") if teacher_summary.is_file() else None}
     rows = []
     for name, rep in reports.items():
         rows.append({
             "arm": name, "accuracy": rep["accuracy"], "accuracy_std": rep.get("accuracy_std", 0.0),
             "thinking": rep["thinking_length"], **{k: rep.get(k) for k, _ in PRICE},
-            "seconds": done[name]["seconds"] if name in done else (base_pre.get("pretrain_seconds") if name == "small base" else None),
+            "seconds": done[name]["seconds"] if name in done else seconds_of.get(name),
             "kept": done[name]["summary"].get("kept") if name in done else None,
         })  # fmt: skip
     head = ["arm", f"accuracy (mean ± std over {len(args.eval_seeds)} seeds)", "thinking (chars)", *(l for _, l in PRICE),

@@ -178,9 +178,9 @@ def compare_runs(run_dirs: list[str | Path], out: str | Path, labels: list[str] 
     for ax, (key, panel_title, ylabel) in zip(axes, COMPARE_PANELS):
         for i, (rows, label) in enumerate(zip(histories, labels)):
             x, y = series(rows, key)
-            style = "o-" if key.startswith("eval/") else "-"
-            color = f"C{colors[i] if colors else i}"
-            ax.plot(x, y, style, color=color, label=label, markersize=4, linewidth=1.2, linestyle="--" if dashed and dashed[i] else "-")
+            marker = "o" if key.startswith("eval/") else None
+            ax.plot(x, y, color=f"C{colors[i] if colors else i}", marker=marker, label=label, markersize=4, linewidth=1.2,
+                    linestyle="--" if dashed and dashed[i] else "-")
         _frame(ax, panel_title, ylabel, fraction=key == "eval/accuracy")
         ax.legend(fontsize=8, loc="best")
     if title:
