@@ -280,7 +280,8 @@ def report_main(new: dict, old: dict | None, busy: dict | None, args) -> str:
         lines.append("| " + " | ".join(cells) + " |")
 
     base = "pretrained" if new["pretrained"] else "the shipped one, loaded: its time is in the rest"
-    row(f"base model (new: {base}; old: {'pretrained' if o.get('pretrained') else 'loaded'})", "", None, "pretrain_s")
+    old_base = f"; old: {'pretrained' if o.get('pretrained') else 'loaded'}" if old else ""
+    row(f"base model (new: {base}{old_base})", "", None, "pretrain_s")
     row(f"GRPO sampling, {n} steps", f"{g['tokens'] * n:.0f} tokens, {g['flops'] * n / 1e9:.0f} GFLOP", g["s"] * n, "generation_s")
     row(f"GRPO rest of the step (rewards, log-probs, update), {n} steps",
         f"{u['tokens'] * n:.0f} tokens x {u['forwards']} passes, {u['flops'] * n / 1e9:.0f} GFLOP", u["s"] * n, "update_s")
