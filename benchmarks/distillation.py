@@ -24,10 +24,7 @@ are reused.
 
 from __future__ import annotations
 
-import datetime
 import json
-import os
-import platform
 import shlex
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -37,18 +34,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from robustness import PRICE, _f, _run, evaluate, recipe_keys  # noqa: E402
+from robustness import PRICE, _f, _run, evaluate, pretrained, recipe_keys, write_record  # noqa: E402
 
 from tinyzero.cli import ArgumentParser  # noqa: E402
 
 SMALL = "recipes/nano-small-pretrain.yaml"
-
-
-def small_base(out: Path, extra: list[str]) -> Path:
-    log = out / "logs" / "pretrain-small.log"
-    _run([sys.executable, "-m", "tinyzero.pretrain", "--config", SMALL, *extra], log)
-    line = next(line for line in log.read_text().splitlines()[::-1] if line.startswith("[tinyzero] base model: "))
-    return Path(line.removeprefix("[tinyzero] base model: "))
 
 
 def arm(name: str, cmd: list[str], run_dir: Path, out: Path) -> dict:
@@ -78,7 +68,8 @@ def main(argv: list[str] | None = None) -> dict:
     train_args, distill_args = shlex.split(args.train_args), shlex.split(args.distill_args)
     recipe = recipe_keys(train_args)
     out = args.out
-    base = small_base(out, shlex.split(args.pretrain_args))  # first: every arm starts from this folder
+    # first: every arm starts from this folder
+    base = pretrained(["--config", SMALL, *shlex.split(args.pretrain_args)], out / "logs" / "pretrain-small.log")
     arms = {}
     for s in args.seeds:
         arms[f"small-grpo-g{s}"] = ["-m", "tinyzero.train", "--model_name_or_path", str(base), "--seed", str(s), *train_args]
@@ -116,17 +107,7 @@ def main(argv: list[str] | None = None) -> dict:
                  _f(r["seconds"], 0), str(r["kept"] or "-")]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     text = "\n".join(lines) + f"\n\nsmall base: {base} ({base_pre.get('parameters', 0):,} parameters); teacher: {args.teacher}"
-    record = {
-        "command": shlex.join([sys.executable, "benchmarks/distillation.py", *(argv if argv is not None else sys.argv[1:])]),
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
-        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "small_base": str(base),
-        "rows": rows,
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "distillation.json").write_text(json.dumps(record, indent=2) + "\n")
-    (out / "table.md").write_text(f"{record['command']}\n{record['date']}, {record['machine']}\n\n{text}\n")
+    record = write_record(out, "benchmarks/distillation.py", argv, args, "distillation.json", text, small_base=str(base), rows=rows)
     print(text)
     return record
 

@@ -57,11 +57,31 @@ def _run(cmd: list[str], log: Path) -> None:
         raise SystemExit(f"failed ({done.returncode}): {shlex.join(cmd)}; see {log}")
 
 
-def base_model(seed: int, pretrain_args: list[str], out: Path) -> Path:
-    log = out / "logs" / f"pretrain-{seed}.log"
-    _run([sys.executable, "-m", "tinyzero.pretrain", "--seed", str(seed), *pretrain_args], log)
+def pretrained(pretrain_args: list[str], log: Path) -> Path:
+    """The base model ``python -m tinyzero.pretrain <pretrain_args>`` builds (or finds): its folder."""
+    _run([sys.executable, "-m", "tinyzero.pretrain", *pretrain_args], log)
     line = next(line for line in log.read_text().splitlines()[::-1] if line.startswith("[tinyzero] base model: "))
     return Path(line.removeprefix("[tinyzero] base model: "))
+
+
+def base_model(seed: int, pretrain_args: list[str], out: Path) -> Path:
+    return pretrained(["--seed", str(seed), *pretrain_args], out / "logs" / f"pretrain-{seed}.log")
+
+
+def write_record(out: Path, script: str, argv: list[str] | None, args, name: str, text: str, **fields) -> dict:
+    """The benchmark's record: ``name`` (JSON: command, date, machine, args, ``fields``) and
+    ``table.md`` (command, date, machine, ``text``) in ``out``; returns the JSON's dict."""
+    record = {
+        "command": shlex.join([sys.executable, script, *(argv if argv is not None else sys.argv[1:])]),
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        **fields,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / name).write_text(json.dumps(record, indent=2) + "\n")
+    (out / "table.md").write_text(f"{record['command']}\n{record['date']}, {record['machine']}\n\n{text}\n")
+    return record
 
 
 def train_run(base: Path, seed: int, train_args: list[str], run_dir: Path, out: Path) -> dict:
@@ -184,17 +204,7 @@ def main(argv: list[str] | None = None) -> dict:
         rows = [row(p, g, base_reports[p], final) for (p, g), final in zip(grid, finals)]
     v = verdict(rows)
     text = table(rows, v, len(args.eval_seeds))
-    record = {
-        "command": shlex.join([sys.executable, "benchmarks/robustness.py", *(argv if argv is not None else sys.argv[1:])]),
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
-        "args": {k: str(v_) if isinstance(v_, Path) else v_ for k, v_ in vars(args).items()},
-        "rows": rows,
-        "verdict": v,
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "grid.json").write_text(json.dumps(record, indent=2) + "\n")
-    (out / "table.md").write_text(f"{record['command']}\n{record['date']}, {record['machine']}\n\n{text}\n")
+    record = write_record(out, "benchmarks/robustness.py", argv, args, "grid.json", text, rows=rows, verdict=v)
     print(text)
     return record
 

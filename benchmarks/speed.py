@@ -456,37 +456,23 @@ def main(argv=None) -> int:
     print(f"# benchmarks/speed.py, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} CPUs, "
           f"this checkout {commit}{f', old {args.old}' if args.old else ''}")
     print(f"command: python benchmarks/speed.py {' '.join(sys.argv[1:] if argv is None else argv)}", flush=True)
+    measure, what, key = (measure_main, "main command", "wall_s") if args.full else (measure_checkout, "scaled main command", "scaled_main_s")
+    old = None
+    if args.old:
+        old_dir = Path(args.old) if Path(args.old).is_dir() else export_commit(args.old, work / "old-checkout")
+        old = measure("old", old_dir.resolve(), work, args)
+        print(f"old: {what} {old[key]:.0f} s", flush=True)
+    new = measure("new", REPO, work, args)
+    print(f"new: {what} {new[key]:.0f} s", flush=True)
+    busy = measure("busy", REPO, work, args, busy=True) if args.busy else None
+    record = {"new": new, "old": old, "busy": busy}
     if args.full:
-        return main_full(args, work)
-    old = None
-    if args.old:
-        old_dir = Path(args.old) if Path(args.old).is_dir() else export_commit(args.old, work / "old-checkout")
-        old = measure_checkout("old", old_dir.resolve(), work, args)
-        print(f"old: scaled main command {old['scaled_main_s']:.0f} s", flush=True)
-    new = measure_checkout("new", REPO, work, args)
-    print(f"new: scaled main command {new['scaled_main_s']:.0f} s", flush=True)
-    busy = measure_checkout("busy", REPO, work, args, busy=True) if args.busy else None
-    fl = floors(new, args)
-    print(report(new, old, busy, fl))
+        print(report_main(new, old, busy, args))
+    else:
+        record["floors"] = floors(new, args)
+        print(report(new, old, busy, record["floors"]))
     if args.json:
-        Path(args.json).write_text(json.dumps({"new": new, "old": old, "busy": busy, "floors": fl}, indent=2) + "\n")
-    if not args.workdir:
-        shutil.rmtree(work, ignore_errors=True)
-    return 0
-
-
-def main_full(args, work: Path) -> int:
-    old = None
-    if args.old:
-        old_dir = Path(args.old) if Path(args.old).is_dir() else export_commit(args.old, work / "old-checkout")
-        old = measure_main("old", old_dir.resolve(), work, args)
-        print(f"old: main command {old['wall_s']:.0f} s", flush=True)
-    new = measure_main("new", REPO, work, args)
-    print(f"new: main command {new['wall_s']:.0f} s", flush=True)
-    busy = measure_main("busy", REPO, work, args, busy=True) if args.busy else None
-    print(report_main(new, old, busy, args))
-    if args.json:
-        Path(args.json).write_text(json.dumps({"new": new, "old": old, "busy": busy}, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
     return 0

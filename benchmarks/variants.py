@@ -25,10 +25,6 @@ with the command, machine and date. Finished runs and evals are reused.
 
 from __future__ import annotations
 
-import datetime
-import json
-import os
-import platform
 import shlex
 import statistics
 import sys
@@ -39,7 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from robustness import PRICE, _f, base_model, evaluate, recipe_keys, train_run  # noqa: E402
+from robustness import PRICE, _f, base_model, evaluate, recipe_keys, train_run, write_record  # noqa: E402
 
 from tinyzero.cli import ArgumentParser  # noqa: E402
 
@@ -125,18 +121,12 @@ def main(argv: list[str] | None = None) -> dict:
     figure = compare_runs([run_dir[g] for g in grid], out / "variants.png", labels=[f"{v} seed {s}" for v, s in grid],
                           title=f"The nano recipe's variants on base model p{args.pretrain_seed} (held-out: one sampling seed)",
                           colors=[names.index(v) for v, _ in grid], dashed=[args.seeds.index(s) > 0 for _, s in grid])  # fmt: skip
-    record = {
-        "command": shlex.join([sys.executable, "benchmarks/variants.py", *(argv if argv is not None else sys.argv[1:])]),
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
-        "args": {k: str(v_) if isinstance(v_, Path) else v_ for k, v_ in vars(args).items()},
-        "base": {"model": str(base), **{k: base_report.get(k) for k in ("accuracy", "accuracy_std", "thinking_length")}},
-        "runs": {f"{v}-g{s}": str(run_dir[v, s]) for v, s in grid},
-        "rows": rows,
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "variants.json").write_text(json.dumps(record, indent=2) + "\n")
-    (out / "table.md").write_text(f"{record['command']}\n{record['date']}, {record['machine']}\n\n{text}\n\nfigure: {figure.name}\n")
+    record = write_record(
+        out, "benchmarks/variants.py", argv, args, "variants.json", f"{text}\n\nfigure: {figure.name}",
+        base={"model": str(base), **{k: base_report.get(k) for k in ("accuracy", "accuracy_std", "thinking_length")}},
+        runs={f"{v}-g{s}": str(run_dir[v, s]) for v, s in grid},
+        rows=rows,
+    )
     print(text)
     return record
 
