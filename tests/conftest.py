@@ -19,6 +19,24 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # other processes (measured: 30 s -> 4 s for the model fixture). Inherited by subprocesses.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+# The longest tests, started first (in this order) so that the two workers of ``-n 2``
+# (pyproject.toml) end together: a long test that starts late keeps one core busy while the
+# other idles. From the --durations of a serial fresh-clone run (2026-12-02, 34 min in all).
+LONGEST_FIRST = [
+    "test_nano.py::test_a_rebuild_of_the_shipped_base_model_matches_it",  # 864 s
+    "test_notebooks.py::test_notebook_runs[06_length_bias.ipynb]",  # 152 s
+    "test_notebooks.py::test_notebook_runs[05_aha_moment.ipynb]",  # 137 s
+    "test_notebooks.py::test_notebook_runs[07_beyond_r1_zero.ipynb]",  # 110 s
+]
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item):
+        return next((i for i, name in enumerate(LONGEST_FIRST) if item.nodeid.endswith(name)), len(LONGEST_FIRST))
+
+    items.sort(key=rank)  # stable: the rest keep their order
+
+
 # Small enough that a GRPO step on 8 completions takes well under a second on one core.
 TINY = dict(hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=1, intermediate_size=64)
 

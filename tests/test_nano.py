@@ -186,6 +186,47 @@ def test_pretraining_is_deterministic_across_thread_counts(tmp_path):
     assert max((weights[0][k] - weights[1][k]).abs().max().item() for k in weights[0]) <= 1e-6
 
 
+def test_pretraining_pins_the_kernels_that_decide_its_bits(tmp_path):
+    # The kernels torch and MKL pick depend on the CPU (AVX2 or AVX-512): builds that pick
+    # differently round differently, and pretraining turns that into another model. tinyzero
+    # pins them (tinyzero/__init__.py); this checks the pin is in force in a build, that it
+    # holds when MKL would pick otherwise, and (where the CPU has AVX-512) that without it the
+    # bits do change, so that the pin is what makes a rebuild match on another machine.
+    import os
+    import platform
+    import subprocess
+    import sys
+
+    from safetensors.torch import load_file
+
+    from tinyzero.nano.pretrain import PINNED_NUMERICS
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("the pin is for x86-64 CPUs")
+    repo = Path(__file__).resolve().parent.parent
+    tiny = ["--num_traces", "400", "--max_steps", "60", "--batch_size", "8", "--hidden_size", "32",
+            "--intermediate_size", "64", "--num_layers", "1", "--warmup_steps", "0"]
+
+    def build(name, **env_changes):
+        env = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "MKL_CBWR")}
+        env.update(TINYZERO_HOME=str(tmp_path / name), PYTHONPATH=str(repo), **env_changes)
+        subprocess.run([sys.executable, "-m", "tinyzero.pretrain", *tiny], cwd=repo, env=env, check=True,
+                       capture_output=True, timeout=600)
+        (folder,) = (tmp_path / name / "nano-base").iterdir()
+        return load_file(folder / "model.safetensors"), json.loads((folder / "pretrain.json").read_text())
+
+    def gap(a, b):
+        return max((a[k] - b[k]).abs().max().item() for k in a)
+
+    pinned, info = build("pinned")
+    assert info["numerics"] == PINNED_NUMERICS
+    other_mkl, _ = build("mkl-avx512", MKL_ENABLE_INSTRUCTIONS="AVX512")
+    assert gap(pinned, other_mkl) == 0.0
+    unpinned, info = build("avx512", ATEN_CPU_CAPABILITY="avx512")
+    if info["numerics"]["cpu_capability"] == "AVX512":  # else the CPU lacks it and torch fell back
+        assert gap(pinned, unpinned) > 1e-7
+
+
 def test_the_recipe_base_model_ships_and_is_used_without_pretraining(tmp_path, monkeypatch):
     from tinyzero.nano import pretrain
 

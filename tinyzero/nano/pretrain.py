@@ -8,7 +8,10 @@ Plain next-token pretraining with ``transformers.Trainer`` on the corpus that
 never seen). The result is a ``save_pretrained`` folder (model, nano tokenizer, the config
 that made it and a base-model report) under ``runs/nano-base/<hash of the config>/``;
 ``ensure_base_model`` reuses it while the config is unchanged, so training, tests and
-notebooks pay for pretraining once. Deterministic for a seed (single process, CPU).
+notebooks pay for pretraining once. Deterministic for a seed (single process, CPU): the same
+bits at any thread count and, with the kernels pinned to AVX2 (``tinyzero/__init__.py``), on
+other x86-64 CPUs (checked 2026-12-02: an AVX-512 AMD machine rebuilt, bit for bit, the model
+that a machine choosing AVX2 had built; unpinned it built another).
 
 The recipe's own model ships with the package (``tinyzero/nano/shipped/<hash>/``, 4 MB): the
 main command and the notebooks start from it instead of spending 15-25 minutes of CPU. It is
@@ -21,6 +24,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
+import platform
 import random
 import shutil
 import time
@@ -35,6 +40,8 @@ from tinyzero.paths import RECIPES, runs_root
 CORPUS_VERSION = 9  # bump when the corpus or the nano tokenizer changes what the model sees: it is part of the cache key
 DEFAULT_RECIPE = RECIPES / "nano-pretrain.yaml"
 SHIPPED = Path(__file__).resolve().parent / "shipped"  # prebuilt base models, by config hash
+# The kernels a build uses on x86-64 (pinned in tinyzero/__init__.py): the same bits on any such CPU.
+PINNED_NUMERICS = {"cpu_capability": "AVX2", "mkl_cbwr": "AVX2"}
 
 
 @dataclass
@@ -158,6 +165,11 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path) -> Path:
     )
 
     out_dir = Path(out_dir)
+    numerics = {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "mkl_cbwr": os.environ.get("MKL_CBWR")}
+    if numerics != PINNED_NUMERICS and platform.machine().lower() in ("x86_64", "amd64"):
+        # tinyzero/__init__.py pins them; torch already ran an op before it was imported, or the
+        # user set others. The build is valid, but another CPU would not give the same bits.
+        print(f"[tinyzero] pretraining with {numerics}, not {PINNED_NUMERICS}: another machine will build another model")
     tmp = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     torch.manual_seed(cfg.seed)
@@ -209,6 +221,7 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path) -> Path:
         "corpus_version": CORPUS_VERSION,
         "parameters": sum(p.numel() for p in model.parameters()),
         "train_loss": result.training_loss,
+        "numerics": numerics,
         "pretrain_seconds": round(time.time() - start, 1),
     }
     (tmp / "pretrain.json").write_text(json.dumps(info, indent=2) + "\n")
