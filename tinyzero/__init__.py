@@ -30,3 +30,10 @@ import platform as _platform
 if _platform.machine().lower() in ("x86_64", "amd64"):
     _os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
     _os.environ.setdefault("MKL_CBWR", "AVX2")
+
+# OpenMP threads that finish early sleep instead of spinning: with one other busy process on a
+# 2-core machine, spinning threads wait on each other (a GRPO update at two threads: 2.12 s
+# spinning, 1.67 s sleeping, 1.63 s at one thread; idle 0.93 vs 0.96 s; benchmarks/
+# thread_check.py, 2026-12-02). Read when torch loads its OpenMP library, so it takes effect
+# only when tinyzero is imported before torch, as in every tinyzero command.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -55,6 +55,9 @@ class TinyZeroArguments(ScriptArguments):
     eval_seed: int = field(default=1234, metadata={"help": "Sampling seed of the held-out eval (the same every eval)."})
     pretrain_config: str | None = field(default=None, metadata={"help": "Recipe of the nano base model (model 'nano')."})
     torch_threads: int | None = field(default=None, metadata={"help": "CPU threads for torch (default: torch's choice)."})
+    sampling_threads: int | None = field(
+        default=None, metadata={"help": "CPU threads while sampling (model.generate), if not torch_threads."}
+    )
     sampler: str = field(default="hf", metadata={"help": "hf (model.generate), fastgen (tinyzero.fastgen, CPU), or fastgen_exact (HF's random stream)."})
     resume: bool = field(default=False, metadata={"help": "Continue from the last checkpoint in output_dir."})
     plot: bool = field(default=True, metadata={"help": "Write the plots and samples.md when training ends."})
@@ -88,6 +91,31 @@ def rloo_config(grpo: GRPOConfig) -> RLOOConfig:
 
 def parse_args(argv: list[str] | None = None) -> tuple[TinyZeroArguments, GRPOConfig, ModelConfig]:
     return cli.parse((TinyZeroArguments, GRPOConfig, ModelConfig), argv, default_config=DEFAULT_RECIPE, prog="python -m tinyzero.train")
+
+
+def with_threads(model, threads: int) -> None:
+    """Run ``model.generate`` (TRL's sampling and the held-out eval) at ``threads`` torch threads.
+
+    On a CPU the two halves of a step want different counts: a decode step of the nano model
+    is too small to split (fastgen at batch 256: 0.40 s at one thread, 0.51 s at two with
+    OMP_WAIT_POLICY=PASSIVE), the update is not (0.96 s at two against 1.6 s at one;
+    benchmarks/thread_check.py, 2026-12-02)."""
+    import functools  # noqa: PLC0415
+
+    import torch  # noqa: PLC0415
+
+    generate = model.generate
+
+    @functools.wraps(generate)
+    def generate_at(*args, **kwargs):
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            return generate(*args, **kwargs)
+        finally:
+            torch.set_num_threads(before)
+
+    model.generate = generate_at
 
 
 def main(script_args: TinyZeroArguments, training_args: GRPOConfig, model_args: ModelConfig) -> dict:
@@ -153,6 +181,8 @@ def main(script_args: TinyZeroArguments, training_args: GRPOConfig, model_args: 
     )
     heldout.bind(trainer)  # it samples with the trainer's model and settings, and logs into its rows
     fastgen.use_sampler(trainer, script_args.sampler)  # TRL's sampling and the held-out eval call model.generate
+    if script_args.sampling_threads:
+        with_threads(trainer.model, script_args.sampling_threads)
     callbacks.instrument(trainer)  # time/* columns; the compact progress line replaces the stock bar
 
     trainer.train(resume_from_checkpoint=checkpoint)
