@@ -212,3 +212,29 @@ def test_rloo_runs_the_same_recipe_and_updates_weights(nano_model_dir, tmp_path)
     rows = read_jsonl(out / METRICS_FILE)
     assert [r["step"] for r in rows] == [0, 1, 2] and EVAL_KEYS <= rows[2].keys() and TRAIN_KEYS <= rows[1].keys()
 
+
+
+def test_sampling_threads_apply_inside_generate_only():
+    # recipes/nano.yaml: the update at two threads, sampling at one (tinyzero.train.with_threads).
+    import torch
+
+    from tinyzero.train import with_threads
+
+    class Model:
+        def generate(self, *args, **kwargs):
+            seen.append(torch.get_num_threads())
+            if kwargs.get("fail"):
+                raise RuntimeError("boom")
+            return args
+
+    seen, before = [], torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        model = Model()
+        with_threads(model, 1)
+        assert model.generate(3) == (3,) and seen == [1] and torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError):
+            model.generate(fail=True)
+        assert seen == [1, 1] and torch.get_num_threads() == 2  # restored after an error too
+    finally:
+        torch.set_num_threads(before)
