@@ -193,15 +193,14 @@ def test_pretraining_pins_the_kernels_that_decide_its_bits(tmp_path):
     # holds when MKL would pick otherwise, and (where the CPU has AVX-512) that without it the
     # bits do change, so that the pin is what makes a rebuild match on another machine.
     import os
-    import platform
     import subprocess
     import sys
 
     from safetensors.torch import load_file
 
-    from tinyzero.nano.pretrain import PINNED_NUMERICS
+    from tinyzero import IS_X86_64, PINNED_NUMERICS
 
-    if platform.machine().lower() not in ("x86_64", "amd64"):
+    if not IS_X86_64:
         pytest.skip("the pin is for x86-64 CPUs")
     repo = Path(__file__).resolve().parent.parent
     tiny = ["--num_traces", "400", "--max_steps", "60", "--batch_size", "8", "--hidden_size", "32",

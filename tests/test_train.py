@@ -213,7 +213,6 @@ def test_rloo_runs_the_same_recipe_and_updates_weights(nano_model_dir, tmp_path)
     assert [r["step"] for r in rows] == [0, 1, 2] and EVAL_KEYS <= rows[2].keys() and TRAIN_KEYS <= rows[1].keys()
 
 
-
 def test_sampling_threads_apply_inside_generate_only():
     # recipes/nano.yaml: the update at two threads, sampling at one (tinyzero.train.with_threads).
     import torch

@@ -27,9 +27,11 @@ import platform as _platform
 # steps, 46.2 s vs 45.3 s). Read lazily, so this works while no torch op has run yet; a value
 # set by the user wins. Not x86 (an ARM laptop): nothing is pinned, and a rebuild there is
 # another draw of the base model.
-if _platform.machine().lower() in ("x86_64", "amd64"):
-    _os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
-    _os.environ.setdefault("MKL_CBWR", "AVX2")
+IS_X86_64 = _platform.machine().lower() in ("x86_64", "amd64")
+PINNED_NUMERICS = {"cpu_capability": "AVX2", "mkl_cbwr": "AVX2"}  # as a build reports them (pretrain.json)
+if IS_X86_64:
+    _os.environ.setdefault("ATEN_CPU_CAPABILITY", PINNED_NUMERICS["cpu_capability"].lower())
+    _os.environ.setdefault("MKL_CBWR", PINNED_NUMERICS["mkl_cbwr"])
 
 # OpenMP threads that finish early sleep instead of spinning: with one other busy process on a
 # 2-core machine, spinning threads wait on each other (a GRPO update at two threads: 2.12 s

@@ -25,13 +25,13 @@ import dataclasses
 import hashlib
 import json
 import os
-import platform
 import random
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tinyzero import IS_X86_64, PINNED_NUMERICS
 from tinyzero.nano import corpus as corpus_mod
 from tinyzero.nano import tokenizer as nano_tokenizer
 from tinyzero.nano.corpus import CorpusConfig
@@ -40,8 +40,6 @@ from tinyzero.paths import RECIPES, runs_root
 CORPUS_VERSION = 9  # bump when the corpus or the nano tokenizer changes what the model sees: it is part of the cache key
 DEFAULT_RECIPE = RECIPES / "nano-pretrain.yaml"
 SHIPPED = Path(__file__).resolve().parent / "shipped"  # prebuilt base models, by config hash
-# The kernels a build uses on x86-64 (pinned in tinyzero/__init__.py): the same bits on any such CPU.
-PINNED_NUMERICS = {"cpu_capability": "AVX2", "mkl_cbwr": "AVX2"}
 
 
 @dataclass
@@ -166,7 +164,7 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path) -> Path:
 
     out_dir = Path(out_dir)
     numerics = {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "mkl_cbwr": os.environ.get("MKL_CBWR")}
-    if numerics != PINNED_NUMERICS and platform.machine().lower() in ("x86_64", "amd64"):
+    if numerics != PINNED_NUMERICS and IS_X86_64:
         # tinyzero/__init__.py pins them; torch already ran an op before it was imported, or the
         # user set others. The build is valid, but another CPU would not give the same bits.
         print(f"[tinyzero] pretraining with {numerics}, not {PINNED_NUMERICS}: another machine will build another model")
