@@ -343,7 +343,7 @@ def floors(new: dict, args) -> dict:
     recipe = json.loads((base / "pretrain.json").read_text())["config"]
     cfg = nano_pretrain.PretrainConfig(**{**recipe, "num_traces": min(recipe["num_traces"], 20000)})
     tok = nano_tokenizer.build_tokenizer()
-    lens = [len(ids) + 1 for ids in tok(nano_pretrain.build_corpus(cfg))["input_ids"]]  # + eos
+    lens = [len(ids) for ids in tok(nano_pretrain.build_corpus(cfg))["input_ids"]]  # eos included
     doc_len = statistics.mean(lens)
     batch = recipe["batch_size"]
     pre_flops = 3 * forward_flops(config, doc_len) * batch  # per step: forward + backward

@@ -111,6 +111,27 @@ def test_distinct_writers_never_repeat_and_practice_pages_search_without_think()
     assert len(atts) == 12 or atts[-1].verdict == "yes"
 
 
+def test_practice_pages_end_the_document_only_with_practice_eos():
+    # practice_eos false (tried on 2026-12-02, not the recipe): every trace and worksheet ends in
+    # eos and no practice page does, so eos right after an attempt line is never taught. True
+    # (the recipe) writes the corpus from before the knob, under the same keys.
+    from tinyzero.nano import pretrain
+
+    cfg = dataclasses.replace(pretrain.load_config(), num_traces=400)
+    assert cfg.practice_eos is True
+    for eos_after_pages in (False, True):
+        docs = pretrain.build_corpus(dataclasses.replace(cfg, practice_eos=eos_after_pages))
+        pages = [d for d in docs if d.startswith("Make") and "<think>" not in d]
+        others = [d for d in docs if d not in pages]
+        assert len(pages) > 40 and len(others) > 300
+        assert all(d.endswith(nano.EOS) and d.count(nano.EOS) == 1 for d in others)
+        assert all(p.count(nano.EOS) == p.endswith(nano.EOS) == eos_after_pages for p in pages)
+    # The keys of the grid's base models (seeds 0 and 1) stand; the knob makes new ones.
+    assert pretrain.load_config().key() == "a6a2c2b9c4ed"
+    assert pretrain.load_config(None, ["--seed", "1"]).key() == "7b89b24ed8f7"
+    assert pretrain.load_config(None, ["--practice_eos", "false"]).key() == "a5596395d9ed"
+
+
 def test_corpus_is_deterministic_for_a_seed():
     a = [corpus.trace([3, 5, 4], 23, random.Random(7)) for _ in range(3)]
     b = [corpus.trace([3, 5, 4], 23, random.Random(7)) for _ in range(3)]

@@ -64,6 +64,11 @@ class CorpusConfig:
     worksheet_lines: int = 6  # lines per worksheet: 2 to this many
     worksheet_yes: float = 0.5  # share of worksheet lines that reach their target
     practice_rate: float = 0.2  # documents that are practice pages: a long search without <think>
+    # Whether a practice page ends the document (eos after its last attempt line). Base model
+    # 7b89b24ed8f7 ends a quarter of its <think> searches that way, with no answer, even right
+    # after a "yes". False: the page is trained on as a cut from a longer text, with nothing
+    # after it. Tried on 2026-12-02 and not kept: the grid's accuracy fell (RESULTS.md).
+    practice_eos: bool = True
     # How the writer picks its next attempt: "random" (with replacement: corpus version 9 until
     # 2026-12-01), "distinct" (the 9 chains in a random order, none twice) or "cycle" (from a
     # random chain, on through the operations in a fixed cycle).

@@ -71,6 +71,7 @@ class PretrainConfig:
     worksheet_lines: int = CorpusConfig.worksheet_lines
     worksheet_yes: float = CorpusConfig.worksheet_yes
     practice_rate: float = CorpusConfig.practice_rate
+    practice_eos: bool = CorpusConfig.practice_eos
     search_order: str = CorpusConfig.search_order
 
     def corpus_config(self) -> CorpusConfig:
@@ -80,7 +81,8 @@ class PretrainConfig:
     def key(self) -> str:
         fields = dataclasses.asdict(self)
         # Added in corpus version 9 with defaults that write the same corpus: older keys stand.
-        for name, default in (("practice_rate", 0.0), ("search_order", "random")):
+        # So was practice_eos (2026-12-02), with the default that writes the corpus before it.
+        for name, default in (("practice_rate", 0.0), ("search_order", "random"), ("practice_eos", True)):
             if fields[name] == default:
                 del fields[name]
         blob = json.dumps({"corpus_version": CORPUS_VERSION, **fields}, sort_keys=True)
@@ -128,7 +130,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 
 def build_corpus(cfg: PretrainConfig) -> list[str]:
-    """Prompt + trace documents and worksheets (``worksheet_rate`` of them), from the train split only."""
+    """The documents as the model is trained on them, from the train split only: prompt + trace,
+    worksheets (``worksheet_rate`` of them) and practice pages, each ending in eos except, with
+    ``practice_eos`` false, the practice pages."""
     from tinyzero.tasks.countdown import prompt  # noqa: PLC0415
     from tinyzero.tasks.data import load_task_data  # noqa: PLC0415
 
@@ -139,15 +143,17 @@ def build_corpus(cfg: PretrainConfig) -> list[str]:
     rows = problems.to_list()
     for _ in range(cfg.num_traces):
         if rng.random() < ccfg.worksheet_rate:
-            docs.append(corpus_mod.worksheet(rows, rng, ccfg))
+            docs.append(corpus_mod.worksheet(rows, rng, ccfg) + nano_tokenizer.EOS)
             continue
         row = rows[rng.randrange(len(rows))]
         # Drawn only when pages are on, so that a corpus without them is unchanged.
         if ccfg.practice_rate and rng.random() < ccfg.practice_rate / (1 - ccfg.worksheet_rate):
             statement = prompt(row["nums"], row["target"], template="nano").removesuffix("<think>")
-            docs.append(statement + corpus_mod.practice_page(row["nums"], row["target"], rng, ccfg))
+            page = statement + corpus_mod.practice_page(row["nums"], row["target"], rng, ccfg)
+            docs.append(page + (nano_tokenizer.EOS if ccfg.practice_eos else ""))
             continue
-        docs.append(prompt(row["nums"], row["target"], template="nano") + corpus_mod.trace(row["nums"], row["target"], rng, ccfg))
+        trace = corpus_mod.trace(row["nums"], row["target"], rng, ccfg)
+        docs.append(prompt(row["nums"], row["target"], template="nano") + trace + nano_tokenizer.EOS)
     return docs
 
 
@@ -181,7 +187,7 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path) -> Path:
     docs = build_corpus(cfg)
     train_tok = nano_tokenizer.build_tokenizer()
     train_tok.padding_side = "right"
-    ds = Dataset.from_dict({"text": [d + nano_tokenizer.EOS for d in docs]}).map(
+    ds = Dataset.from_dict({"text": docs}).map(
         lambda b: train_tok(b["text"]), batched=True, remove_columns=["text"]
     )
     args = TrainingArguments(
