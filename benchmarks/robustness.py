@@ -13,8 +13,10 @@ per run and the verdict against issue 12's targets (every run: accuracy >= 2.5x 
 thinking >= 3x, truncation <= 0.10; the median run: accuracy >= 4x), and writes ``grid.json``
 and ``table.md`` into ``--out`` with the command, machine and date. Finished runs and evals
 are reused, so a killed grid continues where it stopped. ``--jobs 2`` runs two commands at
-once (each at one torch thread, as the recipe sets it): on a 2-core machine the grid takes
-about half the time, and each run's figures are the same as alone (one thread each).
+once: on a 2-core machine the grid takes about half the time, and each run's figures are the
+same as alone (a run gives the same bits at any thread count; tests/test_nano.py for
+pretraining; for GRPO, the main command at two threads gave the one-thread grid run p0-g42
+exactly, benchmarks/results/RESULTS.md, 2026-12-02).
 """
 
 from __future__ import annotations

@@ -237,3 +237,35 @@ def test_sampling_threads_apply_inside_generate_only():
         assert seen == [1, 1] and torch.get_num_threads() == 2  # restored after an error too
     finally:
         torch.set_num_threads(before)
+
+
+def test_update_buckets_give_the_same_first_step(nano_model_dir, tmp_path, monkeypatch):
+    """--update_buckets (tinyzero.buckets) scores the batch in length buckets: the same
+    completions, rewards, loss and gradient norm as TRL's own scoring, to float rounding."""
+    from tinyzero import buckets
+
+    calls = []
+    bucketed = buckets.bucketed
+
+    def spy(score, n):
+        wrapped = bucketed(score, n)
+
+        def counted(*args, **kwargs):
+            calls.append(n)
+            return wrapped(*args, **kwargs)
+
+        return counted
+
+    monkeypatch.setattr(buckets, "bucketed", spy)
+    first = {}
+    for n in (1, 4):
+        out = tmp_path / f"b{n}"
+        argv = ["--model_name_or_path", str(nano_model_dir), "--output_dir", str(out), *dataset_args(tmp_path),
+                *RUN_ARGS, "--max_steps", "1", "--eval_every", "0", "--save_strategy", "no", "--update_buckets", str(n)]  # fmt: skip
+        train.main(*train.parse_args(argv))
+        first[n] = next(r for r in read_jsonl(out / METRICS_FILE) if r["step"] == 1)
+    assert calls and set(calls) == {4}  # installed only when asked for
+    assert first[1]["grad_norm"] > 0
+    assert first[4]["reward"] == first[1]["reward"] and first[4]["train/completion_length"] == first[1]["train/completion_length"]
+    assert first[4]["loss"] == pytest.approx(first[1]["loss"], abs=1e-6)
+    assert first[4]["grad_norm"] == pytest.approx(first[1]["grad_norm"], rel=1e-4)

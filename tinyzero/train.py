@@ -22,7 +22,7 @@ from pathlib import Path
 from trl import GRPOConfig, GRPOTrainer, ModelConfig, RLOOConfig, RLOOTrainer, ScriptArguments, get_peft_config
 from trl.rewards import get_soft_overlong_punishment
 
-from tinyzero import callbacks, cli, fastgen, runfiles
+from tinyzero import buckets, callbacks, cli, fastgen, runfiles
 from tinyzero.checkpoints import find_checkpoint
 from tinyzero.models import load_model_and_tokenizer, set_training_dtypes
 from tinyzero.nano.tokenizer import is_nano_tokenizer, save_tokenizer
@@ -57,6 +57,9 @@ class TinyZeroArguments(ScriptArguments):
     torch_threads: int | None = field(default=None, metadata={"help": "CPU threads for torch (default: torch's choice)."})
     sampling_threads: int | None = field(
         default=None, metadata={"help": "CPU threads while sampling (model.generate), if not torch_threads."}
+    )
+    update_buckets: int = field(
+        default=1, metadata={"help": "Score each batch in N length buckets, each cut to its own longest completion (tinyzero.buckets); 1: TRL's way, at the batch's longest."}
     )
     sampler: str = field(default="hf", metadata={"help": "hf (model.generate), fastgen (tinyzero.fastgen, CPU), or fastgen_exact (HF's random stream)."})
     resume: bool = field(default=False, metadata={"help": "Continue from the last checkpoint in output_dir."})
@@ -183,6 +186,7 @@ def main(script_args: TinyZeroArguments, training_args: GRPOConfig, model_args: 
     fastgen.use_sampler(trainer, script_args.sampler)  # TRL's sampling and the held-out eval call model.generate
     if script_args.sampling_threads:
         with_threads(trainer.model, script_args.sampling_threads)
+    buckets.install(trainer, script_args.update_buckets)  # the old log-probs and the update (GRPO and RLOO)
     callbacks.instrument(trainer)  # time/* columns; the compact progress line replaces the stock bar
 
     trainer.train(resume_from_checkpoint=checkpoint)
