@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(args.threads)
     script, grpo, model_args = train.parse_args([])
-    model, tok = load_model_and_tokenizer(args.model if args.model != "nano" else "nano", model_args)
+    model, tok = load_model_and_tokenizer(args.model, model_args)
     rows = load_task_data(script.dataset_name, split="train", template=script.template).shuffle(seed=args.seed).select(range(16))
     prompts = [r["prompt"] for r in rows for _ in range(grpo.num_generations)]
     enc = tok(prompts, return_tensors="pt", padding=True, padding_side="left")
@@ -118,10 +118,11 @@ def main(argv: list[str] | None = None) -> None:
           f"prompt width {P}; TRL scores {seqs.size(0)} x {P + W} positions for {real_all} real tokens "
           f"({seqs.size(0) * (P + W) / real_all:.2f}x)")  # fmt: skip
     print(f"floor (6 x params x real tokens for the updates, 2 x for the old log-probs, at {rate / 1e9:.0f} GFLOP/s): {floor:.3f} s")
-    print(f"| buckets | old log-probs + {len(parts)} updates (s) | vs 1 bucket | vs floor |")
+    first = args.buckets[0]
+    print(f"| buckets | old log-probs + {len(parts)} updates (s) | vs {first} bucket(s) | vs floor |")
     print("| ---: | ---: | ---: | ---: |")
     for n, s in times.items():
-        print(f"| {n} | {s:.3f} | {times[args.buckets[0]] / s:.2f}x | {s / floor:.1f}x |")
+        print(f"| {n} | {s:.3f} | {times[first] / s:.2f}x | {s / floor:.1f}x |")
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ def test_bad_flag_is_one_line_naming_it(name, capsys):
     [
         ("train", ["--max_steps", "many"], "--max_steps"),
         ("train", ["--trainer", "ppo"], "--trainer 'ppo'"),
+        ("train", ["--update_buckets", "0"], "update_buckets must be >= 1"),
         ("pretrain", ["--seed", "x"], "--seed"),
         ("eval", ["--k", "0"], "--k"),
         ("sample", ["--nums", "3", "5"], "--target"),

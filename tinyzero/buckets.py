@@ -25,10 +25,15 @@ import torch
 import torch.nn.functional as F
 
 
-def install(trainer, buckets: int) -> None:
-    """Score ``trainer``'s batches in ``buckets`` length buckets (1: TRL's own way)."""
+def check_buckets(buckets: int) -> None:
+    """What a recipe's or a command's ``update_buckets`` may be."""
     if buckets < 1:
         raise ValueError(f"update_buckets must be >= 1, got {buckets}")
+
+
+def install(trainer, buckets: int) -> None:
+    """Score ``trainer``'s batches in ``buckets`` length buckets (1: TRL's own way)."""
+    check_buckets(buckets)
     if buckets == 1:
         return
     trainer._get_per_token_logps_and_entropies = bucketed(trainer._get_per_token_logps_and_entropies, buckets)

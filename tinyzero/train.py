@@ -71,6 +71,7 @@ class TinyZeroArguments(ScriptArguments):
         if self.dataset_config is not None or self.dataset_streaming:
             raise ValueError("dataset_config and dataset_streaming are not used by tinyzero; remove them")
         fastgen.check_sampler(self.sampler)
+        buckets.check_buckets(self.update_buckets)  # at parse time, not after the model has loaded
         if self.trainer not in TRAINERS:
             raise ValueError(f"--trainer {self.trainer!r}: choose from {list(TRAINERS)}")
 
