@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> None:
     from tinyzero.models import load_model_and_tokenizer
     from tinyzero.tasks.data import load_task_data
 
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from speed import matmul_rate
+
     torch.set_num_threads(args.threads)
     script, grpo, model_args = train.parse_args([])
     model, tok = load_model_and_tokenizer(args.model, model_args)
@@ -102,14 +105,10 @@ def main(argv: list[str] | None = None) -> None:
     params = sum(p.numel() for p in model.parameters())
     real_all = int(mask.sum())
     flops = 2 * params * real_all + 6 * params * real_all
-    h = model.config.hidden_size
-    a, b = torch.randn(mb * 128, h), torch.randn(h, model.config.intermediate_size)
-    for _ in range(3):
-        a @ b
-    t = time.perf_counter()
-    for _ in range(20):
-        a @ b
-    rate = 20 * 2 * a.size(0) * h * b.size(1) / (time.perf_counter() - t)
+    # The rate as speed.py measures it for the update (the model's matmul shapes at an update's
+    # rows, best of 1 and 2 threads), so the two benchmarks' floors agree.
+    rate = matmul_rate(model.config, int(mb * (P + lengths.float().mean())))
+    torch.set_num_threads(args.threads)
     floor = flops / rate
     print(f"# benchmarks/update_buckets.py, {datetime.datetime.now():%Y-%m-%d %H:%M}, {platform.machine()}, "
           f"{args.threads} threads, model {args.model}")  # fmt: skip
