@@ -44,6 +44,7 @@ PRICE = (
     ("truncation_rate", "truncated"),
     ("search/arithmetic_ok", "arithmetic ok"),
     ("search/hit_yes_rate", "hit -> yes"),
+    ("search/check_faithful", "faithful checks"),
     ("self_check_rate", "self-checks"),
     ("search/self_check_fix_rate", "checks that fix a slip"),
     ("search/repeat_rate", "repeated attempts"),

@@ -50,6 +50,8 @@ def test_bad_flag_is_one_line_naming_it(name, capsys):
         ("train", ["--max_steps", "many"], "--max_steps"),
         ("train", ["--trainer", "ppo"], "--trainer 'ppo'"),
         ("train", ["--update_buckets", "0"], "update_buckets must be >= 1"),
+        ("train", ["--check_penalty", "2"], "--check_penalty 2.0"),
+        ("train", ["--check_penalty", "0.5", "--reward", "random"], "reward is 'random'"),
         ("pretrain", ["--seed", "x"], "--seed"),
         ("eval", ["--k", "0"], "--k"),
         ("sample", ["--nums", "3", "5"], "--target"),

@@ -168,6 +168,36 @@ def test_search_summary_counts_checked_hits():
     assert again["search/repeat_rate"] == 1 / 3  # the second attempt repeats the first
 
 
+def test_a_check_is_faithful_to_the_value_written_not_to_the_truth():
+    (slip,) = traces.parse_attempts("3*5=15 15+4=20 vs 19 high")  # a hit hidden by a slip: faithful
+    (no_on_hit,) = traces.parse_attempts("3*5=15 15+4=19 vs 19 low")  # a written hit checked "no"
+    (fake_yes,) = traces.parse_attempts("3+5=8 8*4=32 vs 19 yes")
+    (wrong_target,) = traces.parse_attempts("3*5=15 15+4=19 vs 18 high")  # the target miscopied
+    (hit,) = traces.parse_attempts("3*5=15 15+4=19 vs 19 yes")
+    assert slip.faithful(19) and hit.faithful(19)
+    assert not no_on_hit.faithful(19) and not fake_yes.faithful(19) and not wrong_target.faithful(19)
+    s = traces.search_summary(["3*5=15 15+4=19 vs 19 low\n3*5=15 15+4=19 vs 19 yes"], [19])
+    assert s["search/check_faithful"] == 0.5 and s["search/hit_yes_rate"] == 0.5
+
+
+def test_faithful_checks_reward_docks_a_wrong_check_by_a_factor():
+    from tinyzero.tasks.countdown import answer_reward
+
+    reward = traces.with_faithful_checks(answer_reward, 0.5)
+    honest = "3*5=15 15+4=19 vs 19 yes</think><answer>3*5+4</answer>"
+    went_on = "3*5=15 15+4=19 vs 19 high\n3*5=15 15+4=19 vs 19 yes</think><answer>3*5+4</answer>"
+    wrong = "3+5=8 8*4=32 vs 19 yes</think><answer>(3+5)*4</answer>"  # a fake "yes", answered
+    rows = {"nums": [[3, 5, 4]] * 3, "target": [19] * 3}
+    assert answer_reward([honest, went_on, wrong], **rows) == [1.0, 1.0, 0.1]  # the drift is free
+    assert reward([honest, went_on, wrong], **rows) == [1.0, 0.5, 0.05]  # not with the penalty
+    assert reward(["no lines at all</think><answer>3*5+4</answer>"], nums=[[3, 5, 4]], target=[19]) == [1.0]
+    slipped = "3*5=16 16+4=20 vs 19 high\n3*5=15 15+4=19 vs 19 yes</think><answer>3*5+4</answer>"  # a hit hidden by a slip
+    assert reward([slipped], nums=[[3, 5, 4]], target=[19]) == [1.0]  # its check is faithful
+    assert traces.with_faithful_checks(answer_reward, 0.5, slips=True)([slipped], nums=[[3, 5, 4]], target=[19]) == [0.5]
+    with pytest.raises(ValueError, match="check_penalty"):
+        traces.with_faithful_checks(answer_reward, 1.5)
+
+
 def test_search_summary_tells_useful_self_checks_from_repetition():
     thinkings = [
         # a slip (3*5 is not 16), caught: the recomputation writes the true value

@@ -26,6 +26,7 @@ from tinyzero import buckets, callbacks, cli, fastgen, runfiles
 from tinyzero.checkpoints import find_checkpoint
 from tinyzero.models import load_model_and_tokenizer, set_training_dtypes
 from tinyzero.nano.tokenizer import is_nano_tokenizer, save_tokenizer
+from tinyzero.nano.traces import with_faithful_checks
 from tinyzero.paths import RECIPES
 from tinyzero.sampling import eos_ids
 from tinyzero.tasks import get_task
@@ -47,6 +48,8 @@ class TinyZeroArguments(ScriptArguments):
     trainer: str = field(default="grpo", metadata={"help": "grpo (TRL's GRPOTrainer) or rloo (TRL's RLOOTrainer: REINFORCE with a leave-one-out group baseline), on the same recipe."})
     reward: str = field(default="task", metadata={"help": "task (TinyZero's 1.0/0.1/0.0), or a control: format, random, flipped."})
     format_weight: float = field(default=0.0, metadata={"help": "Weight of format_reward beside the reward (logged either way)."})
+    check_penalty: float = field(default=0.0, metadata={"help": "nano Countdown: the reward times 1 - P for a completion whose checks contradict the values it wrote (tinyzero.nano.traces.with_faithful_checks); 0: off."})
+    check_slips: bool = field(default=False, metadata={"help": "With check_penalty: dock a slip in the arithmetic too (a written value that is not the chain's true value)."})
     overlong_cache: int = field(default=0, metadata={"help": "DAPO's soft overlong penalty over the last N tokens of the budget (0: off)."})
     eval_every: int = field(default=25, metadata={"help": "Held-out eval every N steps (and at 0 and the end); 0 = never."})
     eval_size: int = field(default=200, metadata={"help": "Held-out problems per eval (first N of the test split)."})
@@ -72,6 +75,10 @@ class TinyZeroArguments(ScriptArguments):
             raise ValueError("dataset_config and dataset_streaming are not used by tinyzero; remove them")
         fastgen.check_sampler(self.sampler)
         buckets.check_buckets(self.update_buckets)  # at parse time, not after the model has loaded
+        if not 0.0 <= self.check_penalty <= 1.0:
+            raise ValueError(f"--check_penalty {self.check_penalty}: must lie in [0, 1]")
+        if self.check_penalty and self.reward != "task":
+            raise ValueError(f"--check_penalty docks the task's reward; reward is {self.reward!r}")
         if self.trainer not in TRAINERS:
             raise ValueError(f"--trainer {self.trainer!r}: choose from {list(TRAINERS)}")
 
@@ -152,8 +159,13 @@ def main(script_args: TinyZeroArguments, training_args: GRPOConfig, model_args: 
     # Rewards: the task's (TinyZero's 1.0 / 0.1 / 0.0) or a control, format_reward at
     # format_weight, and train_metrics at weight 0: TRL hands it every batch, so it logs train/*.
     eos = sorted({tokenizer.eos_token_id, *eos_ids(model.generation_config)})
+    reward = select_reward(script_args.reward, task.reward)
+    if script_args.check_penalty:
+        if not (nano and task.name == "countdown"):
+            raise ValueError(f"check_penalty reads nano Countdown traces; this run is {task.name} on {model_args.model_name_or_path}")
+        reward = with_faithful_checks(reward, script_args.check_penalty, script_args.check_slips)
     reward_funcs = [
-        select_reward(script_args.reward, task.reward),
+        reward,
         format_reward,
         callbacks.train_metrics_reward(task, training_args.max_completion_length, eos),
     ]

@@ -8,16 +8,20 @@ safe evaluator (``tinyzero.tasks.grading.calculate``), never by ``eval``.
   value and its check.
 - ``trace_stats`` / ``search_summary``: the search figures of the base-model report and the
   held-out eval (``eval/search/*``): a true hit checked "yes", a miss followed by another
-  attempt, arithmetic written correctly, hits.
+  attempt, arithmetic written correctly, hits, checks faithful to the value written.
+- ``with_faithful_checks``: a reward wrapper that docks a completion whose checks contradict
+  the values it wrote (``check_penalty`` in a recipe). It uses the same ``faithful`` test as
+  the eval's ``search/check_faithful``.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from tinyzero.tasks.grading import calculate
+from tinyzero.tasks.grading import calculate, completion_text, thinking_text
 
 # The same line format, parsed from model output (untrusted text: the value of an attempt
 # is computed by the grader's safe evaluator, never by eval).
@@ -34,11 +38,20 @@ class AttemptRecord:
     value: Fraction | None  # the true value of expr (None: not arithmetic under the whitelist)
     verdict: str  # "yes", or a miss: "low", "high"
     self_check: bool
+    target: int = -1  # the target as the line wrote it (-1: not read)
 
     @property
     def arithmetic_ok(self) -> bool:
         """The value written is the true value of the chain."""
         return self.value is not None and self.value == self.written
+
+    def faithful(self, target: int) -> bool:
+        """The check says what the written value is against the problem's target, as the corpus
+        writes it: the right target copied, "yes" on it, else "low" or "high". A slip in the
+        arithmetic is not a wrong check (the corpus's checks are faithful to the value written),
+        a "no" on a written hit is."""
+        word = "yes" if self.written == target else "low" if self.written < target else "high"
+        return self.target == target and self.verdict == word
 
 
 def tries(atts: list[AttemptRecord]) -> list[AttemptRecord]:
@@ -62,7 +75,7 @@ def parse_attempts(thinking: str) -> list[AttemptRecord]:
             else:
                 expr = f"{m['x']}{m['o2']}{m['y']}"
             ev = calculate(expr)
-            out.append(AttemptRecord(expr, int(m["written"]), ev.value, m["verdict"], bool(m["check"])))
+            out.append(AttemptRecord(expr, int(m["written"]), ev.value, m["verdict"], bool(m["check"]), int(m["target"])))
     return out
 
 
@@ -88,6 +101,7 @@ def trace_stats(thinking: str, target: int) -> dict[str, float]:
         "repeats": len(attempts) - len({a.expr for a in attempts}),
         "self_checks_after_slip": len(after_slip),
         "self_checks_fixed": sum(c.arithmetic_ok for c in after_slip),
+        "checks_faithful": sum(a.faithful(target) for a in atts),
     }
 
 
@@ -113,8 +127,36 @@ def search_summary(thinkings: list[str], targets: list[int]) -> dict[str, float]
         "search/self_check_after_slip": _ratio(total, "self_checks_after_slip", "self_checks"),
         "search/self_check_fix_rate": _ratio(total, "self_checks_fixed", "self_checks_after_slip"),
         "search/repeat_rate": _ratio(total, "repeats", "attempts"),
+        "search/check_faithful": _ratio(total, "checks_faithful", "attempt_lines"),
     }
 
 
 def _ratio(total: dict, num: str, den: str) -> float:
     return total.get(num, 0) / total[den] if total.get(den) else 0.0
+
+
+def wrong_lines(completion: object, target: int, slips: bool = False) -> int:
+    """How many attempt lines of a completion's thinking check a value against the target
+    wrongly (``AttemptRecord.faithful``), and with ``slips`` also how many write a wrong value."""
+    atts = parse_attempts(thinking_text(completion_text(completion)))
+    return sum(not a.faithful(target) or (slips and not a.arithmetic_ok) for a in atts)
+
+
+def with_faithful_checks(reward: Callable[..., list[float]], penalty: float, slips: bool = False) -> Callable[..., list[float]]:
+    """``reward`` times ``1 - penalty`` for a completion with any unfaithful check (with
+    ``slips``: or any slip in its arithmetic).
+
+    Why: on some runs GRPO drifts into checking a written hit "no" and searching on (hit -> yes
+    0.95 -> 0.3 on one of twelve grid runs, benchmarks/results/RESULTS.md). A run that later
+    repeats the hit and answers is paid in full, so nothing holds the check up. The check is
+    rule-based, like the answer's grade: the trace's own lines, by the grader's calculator. A
+    factor, not a term, keeps the task's order (correct > answered > no answer) intact.
+    """
+    if not 0.0 <= penalty <= 1.0:
+        raise ValueError(f"check_penalty must lie in [0, 1], got {penalty}")
+
+    def faithful_checks_reward(completions: Sequence, target: Sequence, **kwargs) -> list[float]:
+        base = reward(completions, target=target, **kwargs)
+        return [r * (1.0 - penalty) if wrong_lines(c, t, slips) else r for r, c, t in zip(base, completions, target, strict=True)]
+
+    return faithful_checks_reward
