@@ -78,7 +78,7 @@ class TinyZeroArguments(ScriptArguments):
         if not 0.0 <= self.check_penalty <= 1.0:
             raise ValueError(f"--check_penalty {self.check_penalty}: must lie in [0, 1]")
         if self.check_penalty and self.reward != "task":
-            raise ValueError(f"--check_penalty docks the task's reward; reward is {self.reward!r}")
+            raise ValueError(f"--check_penalty docks the task's reward; reward is {self.reward!r} (add --check_penalty 0)")
         if self.trainer not in TRAINERS:
             raise ValueError(f"--trainer {self.trainer!r}: choose from {list(TRAINERS)}")
 
@@ -162,7 +162,7 @@ def main(script_args: TinyZeroArguments, training_args: GRPOConfig, model_args: 
     reward = select_reward(script_args.reward, task.reward)
     if script_args.check_penalty:
         if not (nano and task.name == "countdown"):
-            raise ValueError(f"check_penalty reads nano Countdown traces; this run is {task.name} on {model_args.model_name_or_path}")
+            raise ValueError(f"check_penalty reads nano Countdown traces; this run is {task.name} on {model_args.model_name_or_path} (add --check_penalty 0)")
         reward = with_faithful_checks(reward, script_args.check_penalty, script_args.check_slips)
     reward_funcs = [
         reward,
