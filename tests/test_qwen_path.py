@@ -53,6 +53,14 @@ def changed_fraction(before: dict[str, torch.Tensor], after: dict[str, torch.Ten
     return changed / total
 
 
+def test_check_penalty_names_what_it_needs_on_a_model_that_is_not_nano(standin, tmp_path):
+    # The check factor reads nano Countdown traces; on any other model it would dock nothing.
+    argv = ["--config", str(REPO / "recipes" / "qwen2.5-1.5b.yaml"), *size(standin, tmp_path / "x")]
+    argv[argv.index("random")] = "task"
+    with pytest.raises(ValueError, match=r"reads nano Countdown traces.*add --check_penalty 0"):
+        train.main(*train.parse_args([*argv, "--check_penalty", "0.5"]))
+
+
 def test_full_fine_tune_step_changes_most_weights(standin, tmp_path):
     # recipes/qwen2.5-1.5b.yaml loads bfloat16 at lr 1e-6. Trained in bf16 storage, one AdamW
     # step changed ~2% of a small Qwen2's weights (the update rounds away); in float32, ~all.
