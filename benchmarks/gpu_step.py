@@ -355,7 +355,6 @@ def mode_argv(job: dict) -> list[str]:
         "--max_completion_length", str(spec["completion_len"]),
         "--eval_every", "0",
         "--reward", "random",
-        "--check_penalty", "0",  # the nano recipe's check penalty docks the task's reward only
         "--plot", "false",
         "--save_strategy", "no",
         "--logging_steps", "1",

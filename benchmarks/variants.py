@@ -42,10 +42,9 @@ from tinyzero.cli import ArgumentParser  # noqa: E402
 VARIANTS = {
     "grpo": [],
     "rloo": ["--trainer", "rloo"],
-    # A control replaces the whole reward, the recipe's check penalty included.
-    "random": ["--reward", "random", "--check_penalty", "0"],
-    "format": ["--reward", "format", "--check_penalty", "0"],
-    "flipped": ["--reward", "flipped", "--check_penalty", "0"],
+    "random": ["--reward", "random"],
+    "format": ["--reward", "format"],
+    "flipped": ["--reward", "flipped"],
 }
 
 

@@ -151,6 +151,8 @@ def with_faithful_checks(reward: Callable[..., list[float]], penalty: float, sli
     repeats the hit and answers is paid in full, so nothing holds the check up. The check is
     rule-based, like the answer's grade: the trace's own lines, by the grader's calculator. A
     factor, not a term, keeps the task's order (correct > answered > no answer) intact.
+    Off in the recipe: at P 0.5 it held that run in one grid and not in another, with slips
+    docked too (benchmarks/results/check_penalty*/).
     """
     if not 0.0 <= penalty <= 1.0:
         raise ValueError(f"check_penalty must lie in [0, 1], got {penalty}")
