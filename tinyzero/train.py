@@ -25,8 +25,8 @@ from trl.rewards import get_soft_overlong_punishment
 from tinyzero import buckets, callbacks, cli, fastgen, runfiles
 from tinyzero.checkpoints import find_checkpoint
 from tinyzero.models import load_model_and_tokenizer, set_training_dtypes
+from tinyzero.nano import traces
 from tinyzero.nano.tokenizer import is_nano_tokenizer, save_tokenizer
-from tinyzero.nano.traces import with_faithful_checks
 from tinyzero.paths import RECIPES
 from tinyzero.sampling import eos_ids
 from tinyzero.tasks import get_task
@@ -75,8 +75,7 @@ class TinyZeroArguments(ScriptArguments):
             raise ValueError("dataset_config and dataset_streaming are not used by tinyzero; remove them")
         fastgen.check_sampler(self.sampler)
         buckets.check_buckets(self.update_buckets)  # at parse time, not after the model has loaded
-        if not 0.0 <= self.check_penalty <= 1.0:
-            raise ValueError(f"--check_penalty {self.check_penalty}: must lie in [0, 1]")
+        traces.check_penalty(self.check_penalty)  # at parse time, as update_buckets
         if self.check_penalty and self.reward != "task":
             raise ValueError(f"--check_penalty docks the task's reward; reward is {self.reward!r} (add --check_penalty 0)")
         if self.trainer not in TRAINERS:
@@ -163,7 +162,7 @@ def main(script_args: TinyZeroArguments, training_args: GRPOConfig, model_args: 
     if script_args.check_penalty:
         if not (nano and task.name == "countdown"):
             raise ValueError(f"check_penalty reads nano Countdown traces; this run is {task.name} on {model_args.model_name_or_path} (add --check_penalty 0)")
-        reward = with_faithful_checks(reward, script_args.check_penalty, script_args.check_slips)
+        reward = traces.with_faithful_checks(reward, script_args.check_penalty, script_args.check_slips)
     reward_funcs = [
         reward,
         format_reward,

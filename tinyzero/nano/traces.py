@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
+from tinyzero.nano import corpus
 from tinyzero.tasks.grading import calculate, completion_text, thinking_text
 
 # The same line format, parsed from model output (untrusted text: the value of an attempt
@@ -50,8 +51,7 @@ class AttemptRecord:
         writes it: the right target copied, "yes" on it, else "low" or "high". A slip in the
         arithmetic is not a wrong check (the corpus's checks are faithful to the value written),
         a "no" on a written hit is."""
-        word = "yes" if self.written == target else "low" if self.written < target else "high"
-        return self.target == target and self.verdict == word
+        return self.target == target and self.verdict == corpus.verdict(self.written, target)
 
 
 def tries(atts: list[AttemptRecord]) -> list[AttemptRecord]:
@@ -135,6 +135,12 @@ def _ratio(total: dict, num: str, den: str) -> float:
     return total.get(num, 0) / total[den] if total.get(den) else 0.0
 
 
+def check_penalty(penalty: float) -> None:
+    """What a recipe's or a command's ``check_penalty`` may be (a factor's share: 0 to 1)."""
+    if not 0.0 <= penalty <= 1.0:
+        raise ValueError(f"--check_penalty {penalty}: must lie in [0, 1]")
+
+
 def wrong_lines(completion: object, target: int, slips: bool = False) -> int:
     """How many attempt lines of a completion's thinking check a value against the target
     wrongly (``AttemptRecord.faithful``), and with ``slips`` also how many write a wrong value."""
@@ -154,8 +160,7 @@ def with_faithful_checks(reward: Callable[..., list[float]], penalty: float, sli
     Off in the recipe: at P 0.5 it held that run in one grid and not in another, with slips
     docked too (benchmarks/results/check_penalty*/).
     """
-    if not 0.0 <= penalty <= 1.0:
-        raise ValueError(f"check_penalty must lie in [0, 1], got {penalty}")
+    check_penalty(penalty)
 
     def faithful_checks_reward(completions: Sequence, target: Sequence, **kwargs) -> list[float]:
         base = reward(completions, target=target, **kwargs)
