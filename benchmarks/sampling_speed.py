@@ -9,10 +9,11 @@ Shapes (as recipes/nano.yaml samples them):
   temperature 0.6, top_p 1.0, top_k 0, stop at eos per row;
 - ``eval``: the held-out eval: 500 prompts x 1, in generate calls of 250 (eval_batch_size).
 
-Methods: ``hf`` (``model.generate``), ``fast`` (``tinyzero.fastgen.generate``: inverse-CDF
-sampling), ``exact`` (fastgen with ``exact_rng=True``: HF's random stream), ``fast-eager``
-(eager instead of SDPA attention) and ``fast-compile`` (decode step under torch.compile; its
-first call, compile included, is timed and printed separately).
+Methods: ``hf`` (``model.generate``), ``fast`` (the ``fastgen`` sampler of the recipes:
+inverse-CDF sampling, "bmm" attention), ``exact`` (``fastgen_exact``: HF's random stream,
+SDPA attention), ``fast-sdpa`` and ``fast-eager`` (``fast`` with SDPA or eager attention) and
+``fast-compile`` (``fast-sdpa`` with the decode step under torch.compile; its first call,
+compile included, is timed and printed separately). See ``tinyzero.fastgen.SAMPLER_OPTIONS``.
 
 Per method and thread count: the median of --repeats runs (same seed each run; methods
 taken in turn, round-robin) of seconds,
@@ -46,7 +47,7 @@ def parse(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=DEFAULT_MODEL, help="a nano save_pretrained folder, or 'random' (random init)")
     ap.add_argument("--shape", choices=["grpo", "eval"], nargs="+", default=["grpo"])
-    ap.add_argument("--methods", nargs="+", default=["hf", "fast"], choices=["hf", "fast", "exact", "fast-eager", "fast-compile"])
+    ap.add_argument("--methods", nargs="+", default=["hf", "fast"], choices=["hf", "fast", "exact", "fast-sdpa", "fast-eager", "fast-compile"])
     ap.add_argument("--threads", type=int, nargs="+", default=[1])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--max_new", type=int, default=256)
@@ -148,8 +149,10 @@ def run_once(method, model, encs, gc, seed):
         if method == "hf":
             outs.append(model.generate(**enc, generation_config=gc))
         else:
-            opts = {"exact_rng": method == "exact", "attn": "eager" if method == "fast-eager" else "sdpa",
-                    "compile": method == "fast-compile"}
+            opts = dict(fastgen.SAMPLER_OPTIONS["fastgen_exact" if method == "exact" else "fastgen"])
+            if method in ("fast-sdpa", "fast-eager", "fast-compile"):
+                opts["attn"] = "eager" if method == "fast-eager" else "sdpa"
+            opts["compile"] = method == "fast-compile"
             outs.append(fastgen.generate(model, enc["input_ids"], enc["attention_mask"], gc, **opts))
     return time.perf_counter() - t, outs
 

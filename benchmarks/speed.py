@@ -252,6 +252,8 @@ def measure_main(label: str, checkout: Path, work: Path, args, busy: bool = Fals
         "pretrained": bool(built), "pretrain_s": pretrain_s,
         "steps": len(steps), "step_s": step_s, "generation_s": gen_s, "update_s": step_s - gen_s,
         "rest_s": wall - pretrain_s - step_s,  # the held-out evals, process start, model load, saving, plots
+        # the evals' own seconds (tinyzero's time/eval; None where a checkout does not log it)
+        "eval_s": sum(r["time/eval"] for r in evals) if evals and all("time/eval" in r for r in evals) else None,
         "n_evals": len(evals), "eval_size": train_setting(checkout, args, "eval_size", 500),
         "completion_len": statistics.mean(r["completions/mean_length"] for r in steps if "completions/mean_length" in r),
         "eval_completion_len": statistics.mean(r["eval/completion_length"] for r in evals) if evals else None,
@@ -288,6 +290,11 @@ def report_main(new: dict, old: dict | None, busy: dict | None, args) -> str:
     k = new["n_evals"]
     row(f"the rest: {k} held-out evals of {new['eval_size']}, start, load, save, plots",
         f"{e['tokens'] * k:.0f} tokens, {e['flops'] * k / 1e9:.0f} GFLOP (evals)", e["s"] * k, "rest_s")
+    if new.get("eval_s") is not None:  # the rest split (new only): the evals against their floor
+        cells = [f"- of which the {k} held-out evals (time/eval)", "", _g(e["s"] * k), _g(new["eval_s"]), f"{new['eval_s'] / (e['s'] * k):.1f}x"]
+        lines.append("| " + " | ".join(cells + ([""] * 2 if old else [])) + " |")
+        cells = ["- of which start, imports, load, save, plots (no FLOP floor)", "", "", _g(new["rest_s"] - new["eval_s"]), ""]
+        lines.append("| " + " | ".join(cells + ([""] * 2 if old else [])) + " |")
     floor = (g["s"] + u["s"]) * n + e["s"] * k
     row("main command, wall", "", floor, "wall_s")
     for m in (new, old):
@@ -297,6 +304,14 @@ def report_main(new: dict, old: dict | None, busy: dict | None, args) -> str:
                          f"{m['accuracy_last']} (the run's own eval, one sampling seed); load average at start {m['load_at_start']:.2f}")
     rates = ", ".join(f"{k.split('_')[0]} {v['rate'] / 1e9:.0f}" for k, v in fl.items())
     lines.append(f"matmul GFLOP/s measured for each phase's shapes (best of 1 and 2 threads): {rates}")
+    bw = copy_rate()
+    kv_g, kv_e = g["kv_bytes"] * n / bw, e["kv_bytes"] * k / bw
+    lines.append(
+        f"the decode steps' KV-cache reads, a memory floor the FLOP floor leaves out: GRPO sampling {g['kv_bytes'] * n / 1e9:.0f} GB, "
+        f"evals {e['kv_bytes'] * k / 1e9:.0f} GB, at {bw / 1e9:.0f} GB/s (copy, best of 1 and 2 threads) {_g(kv_g)} s and {_g(kv_e)} s; "
+        f"against FLOPs + reads: sampling {new['generation_s'] / (g['s'] * n + kv_g):.1f}x"
+        + (f", evals {new['eval_s'] / (e['s'] * k + kv_e):.1f}x" if new.get("eval_s") else "")
+    )
     if busy:
         ratio = busy["wall_s"] / new["wall_s"]
         lines.append(f"\nbusy machine (one `while True: pass` alongside): main command {_g(busy['wall_s'])} s vs "
@@ -327,6 +342,20 @@ def matmul_rate(config, rows: int) -> float:
     for threads in (1, 2):
         torch.set_num_threads(threads)
         best = max(best, measure_matmul_rate(torch.device("cpu"), torch.float32, model_matmul_shapes(spec, rows))[0])
+    torch.set_num_threads(before)
+    return best
+
+
+def copy_rate() -> float:
+    """Bytes/s a copy moves here (read + write), the best of 1 and 2 threads."""
+    import torch
+    from sampling_speed import copy_gbps
+
+    before = torch.get_num_threads()
+    best = 0.0
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        best = max(best, copy_gbps() * 1e9)
     torch.set_num_threads(before)
     return best
 
@@ -380,10 +409,15 @@ def grpo_eval_floors(config, args, completion_len: float, eval_completion_len: f
     ev_comp = eval_completion_len or comp
     ev = flop_floor(config, [int(prompt_len)] * eval_n, [int(round(ev_comp))] * eval_n)
     ev_rate = matmul_rate(config, min(eval_batch, eval_n))
+    # a decode step also reads every live row's cached keys and values: memory, not FLOPs
+    from sampling_speed import kv_read_bytes
+
+    gen_kv = kv_read_bytes(config, [int(prompt_len)] * gen_rows, [int(round(comp))] * gen_rows) / spg
+    ev_kv = kv_read_bytes(config, [int(prompt_len)] * eval_n, [int(round(ev_comp))] * eval_n)
     return {
-        "generation_step": {"flops": gen["total"] / spg, "tokens": gen["tokens"] / spg, "rate": gen_rate, "s": gen["total"] / spg / gen_rate},
+        "generation_step": {"flops": gen["total"] / spg, "tokens": gen["tokens"] / spg, "rate": gen_rate, "s": gen["total"] / spg / gen_rate, "kv_bytes": gen_kv},
         "update_step": {"flops": upd_flops, "tokens": rows * (prompt_len + comp), "rate": upd_rate, "s": upd_flops / upd_rate, "forwards": forwards},
-        "eval": {"flops": ev["total"], "tokens": ev["tokens"], "rate": ev_rate, "s": ev["total"] / ev_rate},
+        "eval": {"flops": ev["total"], "tokens": ev["tokens"], "rate": ev_rate, "s": ev["total"] / ev_rate, "kv_bytes": ev_kv},
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -142,10 +143,32 @@ def test_speed_benchmark_full_main_commands_at_a_tiny_size(tmp_path, capsys):
     new = json.loads(out.read_text())["new"]
     assert new["steps"] == 2 and new["n_evals"] == 2 and not new["pretrained"]  # the shipped base model, loaded
     assert 0 < new["generation_s"] < new["step_s"] < new["wall_s"] and new["rest_s"] > 0
+    assert 0 < new["eval_s"] < new["rest_s"]  # the evals' own time/eval, a part of the rest
     assert new["accuracy_first"] is not None
-    assert "| main command, wall |" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "| main command, wall |" in printed and "of which the 2 held-out evals" in printed
+    assert re.search(r"KV-cache reads.*against FLOPs \+ reads: sampling \d+\.\dx, evals \d+\.\dx", printed)
     both = speed.report_main(new, new, new, speed.parse(argv))
     assert "old / new" in both and "| 1.00x |" in both and "= 1.00x (target <= 2x: met)" in both
+
+
+def test_same_run(tmp_path, capsys):
+    """benchmarks/same_run.py: equal in every figure but the timings, or the first difference."""
+    same_run = load("same_run")
+    rows = [{"step": 0, "eval/accuracy": 0.25, "time/eval": 1.0}, {"step": 1, "loss": 0.5, "step_time": 2.0, "time/generation": 1.0}]
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text("\n".join(json.dumps(r) for r in rows))
+    rows[0]["time/eval"], rows[1]["step_time"] = 9.0, 7.0  # timings differ: still the same run
+    b.write_text("\n".join(json.dumps(r) for r in rows))
+    assert same_run.main([str(a), str(b)]) == 0
+    assert "all 4 non-timing figures equal"  # step, eval/accuracy; step, loss in capsys.readouterr().out
+    rows[1]["loss"] = 0.5000001
+    b.write_text("\n".join(json.dumps(r) for r in rows))
+    assert same_run.main([str(a), str(b)]) == 1
+    assert "row 1 (step 1): loss 0.5 != 0.5000001" in capsys.readouterr().out
+    b.write_text("not json")
+    with pytest.raises(SystemExit, match="cannot read"):
+        same_run.main([str(a), str(b)])
 
 
 def test_speed_rejects_a_failing_command(tmp_path):

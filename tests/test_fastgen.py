@@ -207,3 +207,48 @@ def test_real_base_model():
     assert torch.equal(a, b)
     a, b, same = both(model, enc, config(max_new=128, eos=eos, pad=tokenizer.pad_token_id), exact_rng=True)
     assert torch.equal(a, b) and same
+
+
+@pytest.mark.parametrize("heads", [(2, 2), (4, 2)])
+def test_bmm_attention(tok, heads):
+    """The "bmm" decode attention (the fastgen sampler's) on its growing cache: HF's greedy tokens
+    over several cache growths, the same logits as SDPA to float rounding, and (under exact_rng)
+    the same tokens whatever the compaction policy."""
+    model = random_model(tok, *heads, eos_boost=8.0)
+    enc = encode(tok, PROMPTS * 8)
+    P = enc["input_ids"].shape[1]
+    gc = config(max_new=3 * fastgen._CHUNK + 5, do_sample=False)
+    a, b, _ = both(model, enc, gc, attn="bmm")
+    assert torch.equal(a, b)
+    assert completion_lengths(a, P).max() > 2 * fastgen._CHUNK  # the cache grew at least twice
+    # the first decode step's logits, bmm against sdpa
+    W = fastgen._Weights(model)
+    T = P + 4
+    cos, sin = fastgen._rope_tables(W, T, torch.device("cpu"))
+    mask = enc["attention_mask"].bool()
+    pos = (enc["attention_mask"].cumsum(-1) - 1).masked_fill(~mask, 0)
+    logits = {}
+    for attn, cap in (("sdpa", T), ("bmm", P + fastgen._CHUNK)):
+        caches = [(torch.zeros(len(mask), W.n_kv, cap, W.head_dim), torch.zeros(len(mask), W.n_kv, cap, W.head_dim)) for _ in W.layers]
+        keymask = torch.zeros(len(mask), T + fastgen._CHUNK, dtype=torch.bool)
+        keymask[:, :P] = mask
+        with torch.no_grad():
+            first = fastgen._prefill(W, enc["input_ids"], mask, pos, cos, sin, caches).argmax(-1)
+            logits[attn] = fastgen._decode(W, first, pos[:, -1] + 1, P + 1, keymask, cos, sin, caches, attn)
+    assert torch.allclose(logits["bmm"], logits["sdpa"], atol=1e-5, rtol=1e-5)
+    runs = []
+    for every in (0.0, 0.5, 1.0):
+        torch.manual_seed(3)
+        runs.append(fastgen.generate(model, enc["input_ids"], enc["attention_mask"], config(max_new=80), exact_rng=True, attn="bmm", compact_every=every))
+    assert all(torch.equal(runs[0], r) for r in runs[1:])
+
+
+def test_samplers_attention():
+    """The recipes' fastgen attends with bmm; fastgen_exact keeps SDPA (HF's logits, HF's tokens)."""
+    assert fastgen.SAMPLER_OPTIONS["fastgen"]["attn"] == "bmm"
+    assert fastgen.SAMPLER_OPTIONS["fastgen_exact"] == {"exact_rng": True, "attn": "sdpa"}
+    model = torch.nn.Linear(1, 1)
+    model.generate = lambda **kw: None
+    for name, opts in fastgen.SAMPLER_OPTIONS.items():
+        fastgen.use_sampler(model, name)
+        assert model._fastgen_options == opts

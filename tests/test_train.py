@@ -41,6 +41,7 @@ def test_smoke_run_updates_weights_and_writes_metrics(tiny_run, nano_model_dir):
         assert (EVAL_KEYS <= r.keys()) == (r["step"] in (0, 2, 4)), r["step"]
         assert ("eval/search/hit_yes_rate" in r) == (r["step"] in (0, 2, 4)), r["step"]  # nano Countdown
         assert (TRAIN_KEYS <= r.keys()) == (r["step"] > 0), r["step"]
+        assert (r.get("time/eval", 0) > 0) == (r["step"] in (0, 2, 4)), r["step"]  # what the eval took
     assert rows[1]["reward_std"] > 0, "the primed model should give rewards that vary"
     for r in rows[1:]:  # the step-time split: sampling <= making the batch <= the whole step
         assert 0 < r["time/generation"] <= r["time/rollout"] <= r["step_time"], r

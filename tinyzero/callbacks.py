@@ -26,6 +26,8 @@ metrics.jsonl columns (the same names appear in ``trainer.state.log_history``)
     loss, grad_norm, learning_rate, entropy, clip_ratio/*, step_time, epoch, num_tokens: TRL
     time/generation               seconds of the step spent sampling completions (TRL's
                                   ``_generate``; ``time_rollouts``)
+    time/eval                     seconds the held-out eval took (in the eval rows; not part of
+                                  ``step_time``)
     time/rollout                  seconds spent making the batch: sampling, then rewards,
                                   advantages and (if needed) old log-probabilities. TRL's
                                   ``step_time`` minus this is the update (forward, backward,
@@ -170,6 +172,7 @@ class HeldOutEvalCallback(TrainerCallback):
         self.trainer = trainer
 
     def evaluate(self, step: int) -> dict[str, float]:
+        start = time.perf_counter()
         trainer, args = self.trainer, self.trainer.args
         # The trainer's own sampling settings; with vLLM it has none, so rebuild them from args.
         config = getattr(trainer, "generation_config", None) or sampling_config(
@@ -204,7 +207,8 @@ class HeldOutEvalCallback(TrainerCallback):
                 for r in records[: self.num_samples]
             ]
             append_jsonl(Path(args.output_dir) / SAMPLES_FILE, samples)
-        return {f"eval/{k}": v for k, v in summary.items() if k not in ("problems", "k")}
+        metrics = {f"eval/{k}": v for k, v in summary.items() if k not in ("problems", "k")}
+        return {**metrics, "time/eval": time.perf_counter() - start}
 
     def on_train_begin(self, args, state, control, **kwargs):
         # Step 0: the base model, before any update. A resumed run already has it.

@@ -14,6 +14,10 @@ with the same sampling semantics, but:
 
 - the Qwen2 forward is written out functionally on the model's own weights (fused q/k/v and
   gate/up matrices, built once per call), with a pre-allocated KV cache written in place;
+- the decode step's attention (``attn="bmm"``, the ``fastgen`` sampler's) is two batched
+  matmuls over a contiguous cache that grows 32 positions at a time. On the nano model at
+  long contexts SDPA's CPU kernel took half of sampling, spending its time per row and head;
+  the two matmuls read the cache at about memory speed (benchmarks/results/sampling_speed.md);
 - the prefill runs once per distinct prompt row (GRPO repeats each prompt 16 times);
 - logits only for the last position; no logits processors (temperature, top-k, top-p are
   done inline, in HF's order and with HF's ops);
@@ -50,7 +54,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-__all__ = ["SAMPLERS", "check_sampler", "generate", "install", "supported", "uninstall", "use_sampler"]
+__all__ = ["SAMPLERS", "SAMPLER_OPTIONS", "check_sampler", "generate", "install", "supported", "uninstall", "use_sampler"]
 
 # What a recipe's or a command's ``sampler`` key may name: HF's model.generate, fastgen with its
 # own random stream, or fastgen drawing HF's random stream (HF's tokens).
@@ -62,11 +66,16 @@ def check_sampler(name: str) -> None:
         raise ValueError(f"--sampler {name!r}: choose from {list(SAMPLERS)}")
 
 
+# What each sampler passes to ``generate``. fastgen attends with "bmm" (its fastest on a CPU);
+# fastgen_exact keeps HF's SDPA, so that its logits, and with them its tokens, are HF's.
+SAMPLER_OPTIONS = {"fastgen": {"attn": "bmm"}, "fastgen_exact": {"exact_rng": True, "attn": "sdpa"}}
+
+
 def use_sampler(trainer_or_model, name: str) -> None:
     """Route ``model.generate`` through the sampler ``name`` (``hf`` leaves it alone)."""
     check_sampler(name)
     if name != "hf":
-        install(trainer_or_model, exact_rng=name == "fastgen_exact")
+        install(trainer_or_model, **SAMPLER_OPTIONS[name])
 
 # GenerationConfig fields that change what generate does, with the value meaning "off". Any
 # other value makes `supported` refuse (and `generate` fall back to HF).
@@ -265,6 +274,11 @@ def _decode(W, tok, pos, L, keymask, cos_t, sin_t, caches, attn: str):
     x = F.embedding(tok, W.embed)  # (b, hidden)
     cos = cos_t[pos].unsqueeze(1)  # (b, 1, hd)
     sin = sin_t[pos].unsqueeze(1)
+    keymask[:b, L - 1] = True  # the position this step writes
+    if attn == "bmm":
+        # the whole cache's capacity (contiguous: see _grow), unwritten positions masked out
+        C = caches[0][0].shape[2]
+        fill = ~keymask[:b, None, :C]  # (b, 1, C)
     m = keymask[:b, None, None, :L]  # (b, 1, 1, L)
     if attn == "eager":
         addmask = torch.zeros(m.shape, dtype=W.dtype, device=tok.device).masked_fill_(~m, torch.finfo(W.dtype).min)
@@ -278,7 +292,15 @@ def _decode(W, tok, pos, L, keymask, cos_t, sin_t, caches, attn: str):
         q = qk[:, :H].unsqueeze(2)  # (b, H, 1, hd)
         k = kc[:b, :, :L]
         v = vc[:b, :, :L]
-        if attn == "sdpa":
+        if attn == "bmm":
+            # one batched matmul over all (row, kv head) pairs on the contiguous cache, each kv
+            # head's query heads as the rows of its matrix (HF's repeat_kv grouping)
+            G = H // KV
+            s = torch.bmm(q.reshape(b * KV, G, hd), kc[:b].view(b * KV, C, hd).transpose(1, 2))
+            s = s.view(b, H, C).mul_(W.scaling).masked_fill_(fill, torch.finfo(s.dtype).min)
+            p = torch.softmax(s, dim=-1, dtype=torch.float32).to(W.dtype)
+            a = torch.bmm(p.view(b * KV, G, C), vc[:b].view(b * KV, C, hd))
+        elif attn == "sdpa":
             a = F.scaled_dot_product_attention(q, k, v, attn_mask=m, scale=W.scaling, enable_gqa=H != KV)
         else:
             if H != KV:
@@ -290,6 +312,26 @@ def _decode(W, tok, pos, L, keymask, cos_t, sin_t, caches, attn: str):
         gu = F.linear(h, wgu)
         x = x + F.linear(F.silu(gu[:, : W.intermediate]) * gu[:, W.intermediate :], wd)
     return F.linear(_rms(x, W.norm_w, W.norm_eps), W.lm_w, W.lm_b).float()
+
+
+# positions the "bmm" cache grows by: it attends over up to this many unwritten (masked) ones,
+# and copies the cache once per this many steps
+_CHUNK = 32
+
+
+def _grow(caches, rows: int, filled: int, capacity: int):
+    """The first ``rows`` rows of each cache, with their ``filled`` positions, in new contiguous
+    caches of ``capacity`` positions (contiguous, so that a row's keys are one matrix for bmm)."""
+    out = []
+    for kc, vc in caches:
+        nk = kc.new_empty(rows, kc.shape[1], capacity, kc.shape[3])
+        nv = vc.new_empty(rows, vc.shape[1], capacity, vc.shape[3])
+        nk[:, :, :filled] = kc[:rows, :, :filled]
+        nv[:, :, :filled] = vc[:rows, :, :filled]
+        nk[:, :, filled:].zero_()  # masked, but must be finite (see the allocation in _sample)
+        nv[:, :, filled:].zero_()
+        out.append((nk, nv))
+    return out
 
 
 _COMPILED = None
@@ -339,7 +381,10 @@ def generate(
     completion), each completion padded with ``pad_token_id`` after its eos.
 
     exact_rng: draw the same random numbers as HF's ``torch.multinomial`` (slower; for tests and
-    reproducing HF runs). attn: "sdpa" or "eager" attention in the decode step.
+    reproducing HF runs). attn: the decode step's attention: "sdpa" (HF's), "eager" (HF's eager
+    formula) or "bmm" (two batched matmuls over a contiguous cache that grows in chunks: 2-3x
+    faster than sdpa at long contexts on a CPU, where SDPA's kernel spends its time per row and
+    head; the same result to float rounding, so not always the same tokens as sdpa).
     compact_every: drop finished rows from the batch (and its KV cache) once at least this
     fraction of the rows still in it have finished (0: at every finish).
     compile: run the decode step through ``torch.compile(dynamic=True)``. Measured and not
@@ -384,14 +429,18 @@ def _sample(model, input_ids, attention_mask, gc, exact_rng, attn, compact_every
     mask_bool = attention_mask.bool()
     # positions as HF computes them: cumsum of the mask - 1, padding at 0
     pos_prompt = (attention_mask.long().cumsum(-1) - 1).masked_fill(~mask_bool, 0)
+    # "bmm" attends over the cache's whole capacity, so it grows in chunks as the completions
+    # do (see _grow); the other modes slice a cache of the full length
+    # (zeros: a masked position's weight is exactly 0, and 0 x garbage could be NaN)
+    cap, alloc = (min(T, P + _CHUNK), torch.zeros) if attn == "bmm" else (T, torch.empty)
     caches = [
         (
-            torch.empty(B, W.n_kv, T, W.head_dim, dtype=W.dtype, device=device),
-            torch.empty(B, W.n_kv, T, W.head_dim, dtype=W.dtype, device=device),
+            alloc(B, W.n_kv, cap, W.head_dim, dtype=W.dtype, device=device),
+            alloc(B, W.n_kv, cap, W.head_dim, dtype=W.dtype, device=device),
         )
         for _ in W.layers
     ]
-    keymask = torch.ones(B, T, dtype=torch.bool, device=device)
+    keymask = torch.zeros(B, T, dtype=torch.bool, device=device)  # each decode step sets its own position
     keymask[:, :P] = mask_bool
     out = torch.full((B, T), pad, dtype=input_ids.dtype, device=device)
     out[:, :P] = input_ids
@@ -455,6 +504,8 @@ def _sample(model, input_ids, attention_mask, gc, exact_rng, attn, compact_every
             alive = alive[keep]
             n_rows = n_alive
         pos = pos + 1
+        if P + steps > caches[0][0].shape[2]:
+            caches = _grow(caches, n_rows, P + steps - 1, min(T, caches[0][0].shape[2] + _CHUNK))
         logits = decode(W, tok, pos, P + steps, keymask, cos_t, sin_t, caches, attn)
     return out[:, : P + steps]
 
