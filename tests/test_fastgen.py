@@ -243,6 +243,13 @@ def test_bmm_attention(tok, heads):
     assert all(torch.equal(runs[0], r) for r in runs[1:])
 
 
+def test_unknown_attention_is_refused(tok):
+    model = random_model(tok)
+    enc = encode(tok, PROMPTS)
+    with pytest.raises(ValueError, match="attn='flash'"):
+        fastgen.generate(model, enc["input_ids"], enc["attention_mask"], config(), attn="flash")
+
+
 def test_samplers_attention():
     """The recipes' fastgen attends with bmm; fastgen_exact keeps SDPA (HF's logits, HF's tokens)."""
     assert fastgen.SAMPLER_OPTIONS["fastgen"]["attn"] == "bmm"

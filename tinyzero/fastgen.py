@@ -314,6 +314,8 @@ def _decode(W, tok, pos, L, keymask, cos_t, sin_t, caches, attn: str):
     return F.linear(_rms(x, W.norm_w, W.norm_eps), W.lm_w, W.lm_b).float()
 
 
+_ATTN = ("sdpa", "eager", "bmm")
+
 # positions the "bmm" cache grows by: it attends over up to this many unwritten (masked) ones,
 # and copies the cache once per this many steps
 _CHUNK = 32
@@ -382,9 +384,10 @@ def generate(
 
     exact_rng: draw the same random numbers as HF's ``torch.multinomial`` (slower; for tests and
     reproducing HF runs). attn: the decode step's attention: "sdpa" (HF's), "eager" (HF's eager
-    formula) or "bmm" (two batched matmuls over a contiguous cache that grows in chunks: 2-3x
-    faster than sdpa at long contexts on a CPU, where SDPA's kernel spends its time per row and
-    head; the same result to float rounding, so not always the same tokens as sdpa).
+    formula) or "bmm" (two batched matmuls over a contiguous cache that grows in chunks: on a
+    CPU at long contexts the attention takes a half to a third of SDPA's time, whose kernel
+    spends it per row and head; the same result to float rounding, so not always the same
+    tokens as sdpa).
     compact_every: drop finished rows from the batch (and its KV cache) once at least this
     fraction of the rows still in it have finished (0: at every finish).
     compile: run the decode step through ``torch.compile(dynamic=True)``. Measured and not
@@ -393,6 +396,8 @@ def generate(
     Its logits may differ from HF's in the last bits (exact_rng then only matches in law).
     fallback: on an unsupported model or config, call HF generate instead of raising.
     """
+    if attn not in _ATTN:
+        raise ValueError(f"tinyzero.fastgen: attn={attn!r}: choose from {list(_ATTN)}")
     gc = generation_config if generation_config is not None else model.generation_config
     reason = supported(model, gc, input_ids.device, allow_device)
     if reason is not None:
