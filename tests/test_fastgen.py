@@ -243,6 +243,20 @@ def test_bmm_attention(tok, heads):
     assert all(torch.equal(runs[0], r) for r in runs[1:])
 
 
+def test_bmm_cache_growth_with_garbage_memory(tok, monkeypatch):
+    """A grown cache's unwritten tail is masked, but 0 x NaN is NaN: it must be made finite.
+    Fresh memory is usually zero, so here new_empty hands out NaN."""
+    model = random_model(tok, eos_boost=8.0)
+    enc = encode(tok, PROMPTS * 4)
+    gc = config(max_new=2 * fastgen._CHUNK + 5, do_sample=False)
+    torch.manual_seed(1)
+    hf = model.generate(**enc, generation_config=gc)
+    real = torch.Tensor.new_empty
+    monkeypatch.setattr(torch.Tensor, "new_empty", lambda self, *size, **kw: real(self, *size, **kw).fill_(float("nan")))
+    out = fastgen.generate(model, enc["input_ids"], enc["attention_mask"], gc, attn="bmm")
+    assert torch.equal(out, hf)
+
+
 def test_unknown_attention_is_refused(tok):
     model = random_model(tok)
     enc = encode(tok, PROMPTS)
