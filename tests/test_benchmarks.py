@@ -161,7 +161,7 @@ def test_same_run(tmp_path, capsys):
     rows[0]["time/eval"], rows[1]["step_time"] = 9.0, 7.0  # timings differ: still the same run
     b.write_text("\n".join(json.dumps(r) for r in rows))
     assert same_run.main([str(a), str(b)]) == 0
-    assert "all 4 non-timing figures equal"  # step, eval/accuracy; step, loss in capsys.readouterr().out
+    assert "all 4 non-timing figures equal" in capsys.readouterr().out  # step, eval/accuracy; step, loss
     rows[1]["loss"] = 0.5000001
     b.write_text("\n".join(json.dumps(r) for r in rows))
     assert same_run.main([str(a), str(b)]) == 1
