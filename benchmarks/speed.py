@@ -337,25 +337,25 @@ def matmul_rate(config, rows: int) -> float:
 
     spec = {"hidden_size": config.hidden_size, "intermediate": config.intermediate_size, "kv_heads": config.num_key_value_heads,
             "heads": config.num_attention_heads, "num_layers": config.num_hidden_layers, "vocab_size": config.vocab_size}
-    before = torch.get_num_threads()
-    best = 0.0
-    for threads in (1, 2):
-        torch.set_num_threads(threads)
-        best = max(best, measure_matmul_rate(torch.device("cpu"), torch.float32, model_matmul_shapes(spec, rows))[0])
-    torch.set_num_threads(before)
-    return best
+    return best_of_1_and_2_threads(lambda: measure_matmul_rate(torch.device("cpu"), torch.float32, model_matmul_shapes(spec, rows))[0])
 
 
 def copy_rate() -> float:
     """Bytes/s a copy moves here (read + write), the best of 1 and 2 threads."""
-    import torch
     from sampling_speed import copy_gbps
+
+    return best_of_1_and_2_threads(lambda: copy_gbps() * 1e9)
+
+
+def best_of_1_and_2_threads(measure) -> float:
+    """The larger of ``measure()`` at 1 and at 2 torch threads (the thread count is restored)."""
+    import torch
 
     before = torch.get_num_threads()
     best = 0.0
     for threads in (1, 2):
         torch.set_num_threads(threads)
-        best = max(best, copy_gbps() * 1e9)
+        best = max(best, measure())
     torch.set_num_threads(before)
     return best
 
