@@ -47,7 +47,7 @@ def parse(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=DEFAULT_MODEL, help="a nano save_pretrained folder, or 'random' (random init)")
     ap.add_argument("--shape", choices=["grpo", "eval"], nargs="+", default=["grpo"])
-    ap.add_argument("--methods", nargs="+", default=["hf", "fast"], choices=["hf", "fast", "exact", "fast-sdpa", "fast-eager", "fast-compile"])
+    ap.add_argument("--methods", nargs="+", default=["hf", "fast"], choices=["hf", "fast", "fast-1w", "fast-2w", "exact", "fast-sdpa", "fast-eager", "fast-compile"])
     ap.add_argument("--threads", type=int, nargs="+", default=[1])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--max_new", type=int, default=256)
@@ -153,6 +153,8 @@ def run_once(method, model, encs, gc, seed):
             if method in ("fast-sdpa", "fast-eager", "fast-compile"):
                 opts["attn"] = "eager" if method == "fast-eager" else "sdpa"
             opts["compile"] = method == "fast-compile"
+            if method in ("fast-1w", "fast-2w"):
+                opts["workers"] = int(method[5])
             outs.append(fastgen.generate(model, enc["input_ids"], enc["attention_mask"], gc, **opts))
     return time.perf_counter() - t, outs
 

@@ -52,6 +52,9 @@ def test_bad_flag_is_one_line_naming_it(name, capsys):
         ("train", ["--update_buckets", "0"], "update_buckets must be >= 1"),
         ("train", ["--check_penalty", "2"], "--check_penalty 2.0"),
         ("train", ["--check_penalty", "0.5", "--reward", "random"], "reward is 'random'"),
+        ("train", ["--sampler", "hf"], "--sampling_workers 2 needs a fastgen sampler"),  # the recipe's 2
+        ("train", ["--sampling_workers", "0"], "--sampling_workers 0"),
+        ("eval", ["--sampling_workers", "2", "--sampler", "hf"], "--sampling_workers 2 needs a fastgen sampler"),
         ("pretrain", ["--seed", "x"], "--seed"),
         ("eval", ["--k", "0"], "--k"),
         ("sample", ["--nums", "3", "5"], "--target"),

@@ -264,6 +264,42 @@ def test_unknown_attention_is_refused(tok):
         fastgen.generate(model, enc["input_ids"], enc["attention_mask"], config(), attn="flash")
 
 
+@pytest.mark.parametrize("opts", [{"attn": "bmm"}, {"exact_rng": True, "attn": "sdpa"}, {"attn": "bmm", "do_sample": False}])
+def test_workers_give_the_same_tokens(tok, opts, monkeypatch):
+    """The decode step's rows split over threads (``workers``, the recipes' sampling_workers): the
+    tokens of one worker to the bit, for the samplers' options and greedy, through compaction and
+    two cache growths; exact_rng still HF's tokens. Shards must really have run (lo > 0)."""
+    opts = dict(opts)
+    sampled = opts.pop("do_sample", True)
+    gc = config(max_new=2 * fastgen._CHUNK + 5, do_sample=sampled)
+    model = random_model(tok, 4, 2, eos_boost=8.0)
+    enc = encode(tok, PROMPTS * 16)  # 64 rows: room for 3 shards of at least _MIN_SHARD
+    starts = []
+    step = fastgen._step
+    monkeypatch.setattr(fastgen, "_step", lambda decode, args, lo, noise, sel: starts.append(lo) or step(decode, args, lo, noise, sel))
+    runs = []
+    for workers in (1, 2, 3):
+        torch.manual_seed(3)
+        runs.append(fastgen.generate(model, enc["input_ids"], enc["attention_mask"], gc, workers=workers, **opts))
+    assert all(torch.equal(runs[0], r) for r in runs[1:])
+    assert max(starts) >= 2 * fastgen._MIN_SHARD  # a third shard ran, at least once
+    lens = completion_lengths(runs[0], enc["input_ids"].shape[1])
+    # rows ended apart (greedy: 4 prompts, so at most 4 lengths), and the cache grew
+    assert len(set(lens.tolist())) > (4 if sampled else 1) and lens.max() > fastgen._CHUNK
+    if opts.get("exact_rng"):
+        torch.manual_seed(3)
+        assert torch.equal(model.generate(**enc, generation_config=gc), runs[-1])
+
+
+def test_workers_are_checked():
+    with pytest.raises(ValueError, match="workers=0"):
+        fastgen.generate(torch.nn.Linear(1, 1), torch.ones(1, 1, dtype=torch.long), None, config(), workers=0)
+    with pytest.raises(ValueError, match="needs a fastgen sampler"):
+        fastgen.check_workers("hf", 2)
+    fastgen.check_workers("hf", 1)
+    fastgen.check_workers("fastgen", 4)
+
+
 def test_samplers_attention():
     """The recipes' fastgen attends with bmm; fastgen_exact keeps SDPA (HF's logits, HF's tokens)."""
     assert fastgen.SAMPLER_OPTIONS["fastgen"]["attn"] == "bmm"
@@ -271,5 +307,5 @@ def test_samplers_attention():
     model = torch.nn.Linear(1, 1)
     model.generate = lambda **kw: None
     for name, opts in fastgen.SAMPLER_OPTIONS.items():
-        fastgen.use_sampler(model, name)
-        assert model._fastgen_options == opts
+        fastgen.use_sampler(model, name, workers=2)
+        assert model._fastgen_options == {**opts, "workers": 2}

@@ -38,6 +38,11 @@ class EvalArguments:
     batch_size: int = field(default=256, metadata={"help": "Sequences per generate() call."})
     seeds: list[int] = field(default_factory=lambda: [0], metadata={"help": "Sampling seeds; figures are means over them."})
     sampler: str = field(default="fastgen_exact", metadata={"help": "hf, fastgen or fastgen_exact (tinyzero.fastgen; HF's random stream)."})
+    sampling_workers: int | None = field(
+        default=None,
+        metadata={"help": "fastgen samplers: threads a decode step's rows are split over (the same tokens for any "
+                  "number); default 2 (on 2 cores 1.35x faster than 1, 13% slower beside a busy process), 1 for hf."},
+    )
     dtype: str = field(default="auto", metadata={"help": "auto, float32, bfloat16 or float16."})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, ...; default: cuda when available."})
     output: str | None = field(default=None, metadata={"help": "Write the summary JSON (and a .samples.jsonl) here."})
@@ -53,9 +58,12 @@ class EvalArguments:
             raise ValueError(f"--n and --k must be at least 1, got n={self.n} k={self.k}")
         if not self.seeds:
             raise ValueError("--seeds needs at least one seed")
-        from tinyzero.fastgen import check_sampler  # noqa: PLC0415 (torch: only once flags are parsed)
+        from tinyzero.fastgen import check_sampler, check_workers  # noqa: PLC0415 (torch: only once flags are parsed)
 
         check_sampler(self.sampler)
+        if self.sampling_workers is None:
+            self.sampling_workers = 1 if self.sampler == "hf" else 2
+        check_workers(self.sampler, self.sampling_workers)
 
 
 def main(args: EvalArguments) -> dict:
@@ -68,7 +76,7 @@ def main(args: EvalArguments) -> dict:
 
     start = time.time()
     model, tokenizer = load_for_inference(args.model, args.dtype, args.device, args.pretrain_config)
-    use_sampler(model, args.sampler)  # falls back to model.generate wherever fastgen does not apply
+    use_sampler(model, args.sampler, args.sampling_workers)  # falls back to model.generate wherever fastgen does not apply
     nano = is_nano_tokenizer(tokenizer)
     if args.torch_threads or nano:
         import torch  # noqa: PLC0415

@@ -48,13 +48,15 @@ its docstring. ``uninstall(model)`` undoes it.
 
 from __future__ import annotations
 
+import contextlib
 import types
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["SAMPLERS", "SAMPLER_OPTIONS", "check_sampler", "generate", "install", "supported", "uninstall", "use_sampler"]
+__all__ = ["SAMPLERS", "SAMPLER_OPTIONS", "check_sampler", "check_workers", "generate", "install", "supported", "uninstall", "use_sampler"]
 
 # What a recipe's or a command's ``sampler`` key may name: HF's model.generate, fastgen with its
 # own random stream, or fastgen drawing HF's random stream (HF's tokens).
@@ -71,11 +73,21 @@ def check_sampler(name: str) -> None:
 SAMPLER_OPTIONS = {"fastgen": {"attn": "bmm"}, "fastgen_exact": {"exact_rng": True, "attn": "sdpa"}}
 
 
-def use_sampler(trainer_or_model, name: str) -> None:
-    """Route ``model.generate`` through the sampler ``name`` (``hf`` leaves it alone)."""
+def check_workers(name: str, workers) -> None:
+    """A command's ``sampling_workers`` for its sampler ``name`` (see ``generate``'s ``workers``)."""
+    if not (isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1):
+        raise ValueError(f"--sampling_workers {workers!r}: a whole number of threads, at least 1")
+    if name == "hf" and workers > 1:
+        raise ValueError(f"--sampling_workers {workers} needs a fastgen sampler: --sampler hf samples with model.generate")
+
+
+def use_sampler(trainer_or_model, name: str, workers: int = 1) -> None:
+    """Route ``model.generate`` through the sampler ``name`` (``hf`` leaves it alone), its decode
+    step split over ``workers`` threads (the same tokens for any number)."""
     check_sampler(name)
+    check_workers(name, workers)
     if name != "hf":
-        install(trainer_or_model, **SAMPLER_OPTIONS[name])
+        install(trainer_or_model, **SAMPLER_OPTIONS[name], workers=workers)
 
 # GenerationConfig fields that change what generate does, with the value meaning "off". Any
 # other value makes `supported` refuse (and `generate` fall back to HF).
@@ -267,19 +279,21 @@ def _prefill(W, ids, mask_bool, pos, cos_t, sin_t, caches):
     return F.linear(last, W.lm_w, W.lm_b).float()
 
 
-def _decode(W, tok, pos, L, keymask, cos_t, sin_t, caches, attn: str):
-    """One step for b rows: token ids (b,), positions (b,), cache length after this step L."""
+def _decode(W, tok, pos, L, keymask, cos_t, sin_t, caches, attn: str, lo: int = 0):
+    """One step for b rows: token ids (b,), positions (b,), cache length after this step L.
+    The rows are the working batch's rows lo .. lo + b - 1 (their cache and key-mask rows)."""
     b = tok.shape[0]
+    hi = lo + b
     H, KV, hd = W.n_heads, W.n_kv, W.head_dim
     x = F.embedding(tok, W.embed)  # (b, hidden)
     cos = cos_t[pos].unsqueeze(1)  # (b, 1, hd)
     sin = sin_t[pos].unsqueeze(1)
-    keymask[:b, L - 1] = True  # the position this step writes
+    keymask[lo:hi, L - 1] = True  # the position this step writes
     if attn == "bmm":
         # the whole cache's capacity (contiguous: see _grow), unwritten positions masked out
         C = caches[0][0].shape[2]
-        fill = ~keymask[:b, None, :C]  # (b, 1, C)
-    m = keymask[:b, None, None, :L]  # (b, 1, 1, L)
+        fill = ~keymask[lo:hi, None, :C]  # (b, 1, C)
+    m = keymask[lo:hi, None, None, :L]  # (b, 1, 1, L)
     if attn == "eager":
         addmask = torch.zeros(m.shape, dtype=W.dtype, device=tok.device).masked_fill_(~m, torch.finfo(W.dtype).min)
     for li, (ln1, e1, wqkv, bqkv, wo, bo, ln2, e2, wgu, wd) in enumerate(W.layers):
@@ -287,19 +301,19 @@ def _decode(W, tok, pos, L, keymask, cos_t, sin_t, caches, attn: str):
         qkv = F.linear(h, wqkv, bqkv).view(b, H + 2 * KV, hd)
         qk = _rope(qkv[:, : H + KV], cos, sin)
         kc, vc = caches[li]
-        kc[:b, :, L - 1] = qk[:, H:]
-        vc[:b, :, L - 1] = qkv[:, H + KV :]
+        kc[lo:hi, :, L - 1] = qk[:, H:]
+        vc[lo:hi, :, L - 1] = qkv[:, H + KV :]
         q = qk[:, :H].unsqueeze(2)  # (b, H, 1, hd)
-        k = kc[:b, :, :L]
-        v = vc[:b, :, :L]
+        k = kc[lo:hi, :, :L]
+        v = vc[lo:hi, :, :L]
         if attn == "bmm":
             # one batched matmul over all (row, kv head) pairs on the contiguous cache, each kv
             # head's query heads as the rows of its matrix (HF's repeat_kv grouping)
             G = H // KV
-            s = torch.bmm(q.reshape(b * KV, G, hd), kc[:b].view(b * KV, C, hd).transpose(1, 2))
+            s = torch.bmm(q.reshape(b * KV, G, hd), kc[lo:hi].view(b * KV, C, hd).transpose(1, 2))
             s = s.view(b, H, C).mul_(W.scaling).masked_fill_(fill, torch.finfo(s.dtype).min)
             p = torch.softmax(s, dim=-1, dtype=torch.float32).to(W.dtype)
-            a = torch.bmm(p.view(b * KV, G, C), vc[:b].view(b * KV, C, hd))
+            a = torch.bmm(p.view(b * KV, G, C), vc[lo:hi].view(b * KV, C, hd))
         elif attn == "sdpa":
             a = F.scaled_dot_product_attention(q, k, v, attn_mask=m, scale=W.scaling, enable_gqa=H != KV)
         else:
@@ -334,6 +348,61 @@ def _grow(caches, rows: int, filled: int, capacity: int):
         nv[:, :, filled:].zero_()
         out.append((nk, nv))
     return out
+
+
+# rows a shard of the decode step must have to get a thread of its own (see _step_shards)
+_MIN_SHARD = 16
+
+
+def _select(logits, noise, temperature, top_k, top_p, exact_rng):
+    """The next token of each row from its logits and its random numbers (``draw`` in _sample;
+    None: greedy). Row by row, so a shard of the rows selects what the whole batch would."""
+    if noise is None:
+        return torch.argmax(logits, dim=-1)
+    scores = _warp(logits, temperature, top_k, top_p)
+    if exact_rng:  # torch.multinomial's kernel: argmax(probs / exponential noise)
+        return torch.argmax(torch.softmax(scores, dim=-1) / noise, dim=-1)
+    # inverse CDF on unnormalized weights: exactly softmax's distribution
+    w = torch.exp(scores - scores.amax(dim=-1, keepdim=True))
+    cdf = w.cumsum_(dim=-1)
+    return torch.searchsorted(cdf, noise * cdf[:, -1:], right=True).squeeze(1).clamp_(max=cdf.shape[-1] - 1)
+
+
+def _step(decode, args, lo, noise, sel):
+    """Decode step and token selection for the working rows lo .. lo + len(tok) - 1."""
+    return _select(decode(*args, lo), noise, *sel)
+
+
+def _in_inference(fn, *args):
+    with torch.inference_mode():  # thread-local: the caches are inference tensors
+        return fn(*args)
+
+
+def _step_shards(decode, pool, workers, args, noise, sel):
+    """The decode step and token selection, the rows split into contiguous shards, one per
+    thread (``workers``); ``args`` are _decode's for the whole working batch.
+
+    Each row's logits and token are computed from that row alone, so a shard gives the same
+    tokens to the bit as the whole batch (tests/test_fastgen.py); the random numbers are drawn
+    once, in the calling thread, and so are compaction and the cache's growth. Why threads
+    of Python and not torch's intra-op threads: those meet at a barrier in every op (a decode
+    step has hundreds), where OpenMP's threads either spin, and collapse beside a busy process,
+    or sleep, and then lost half their gain on ops this small and collapsed busy all the same
+    (benchmarks/results/sampling_speed.md); shards meet once per step, and torch releases the
+    GIL inside its ops."""
+    W, tok, pos, *rest = args
+    b = tok.shape[0]
+    n = min(workers, b // _MIN_SHARD)
+    if n <= 1:
+        return _step(decode, args, 0, noise, sel)
+    cut = [b * i // n for i in range(n + 1)]
+
+    def part(lo, hi):
+        return (W, tok[lo:hi], pos[lo:hi], *rest), lo, None if noise is None else noise[lo:hi], sel
+
+    futures = [pool.submit(_in_inference, _step, decode, *part(lo, hi)) for lo, hi in zip(cut[1:-1], cut[2:])]
+    first = _step(decode, *part(0, cut[1]))
+    return torch.cat([first] + [f.result() for f in futures])
 
 
 _COMPILED = None
@@ -374,6 +443,7 @@ def generate(
     attn: str = "sdpa",
     compact_every: float = 0.125,
     compile: bool = False,
+    workers: int = 1,
     allow_device: bool = False,
     fallback: bool = True,
 ) -> torch.Tensor:
@@ -394,10 +464,14 @@ def generate(
     worth it: 43 s to compile cold (8-10 s with inductor's disk cache), graph breaks around
     SDPA, and no steady-state gain at 256 x 256 (12.3 s vs 10.0 s, median of 2, random init).
     Its logits may differ from HF's in the last bits (exact_rng then only matches in law).
+    workers: threads the decode step's rows are split over (see ``_step_shards``); the tokens
+    are the same for any number.
     fallback: on an unsupported model or config, call HF generate instead of raising.
     """
     if attn not in _ATTN:
         raise ValueError(f"tinyzero.fastgen: attn={attn!r}: choose from {list(_ATTN)}")
+    if not (isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1):
+        raise ValueError(f"tinyzero.fastgen: workers={workers!r}: a whole number of threads, at least 1")
     gc = generation_config if generation_config is not None else model.generation_config
     reason = supported(model, gc, input_ids.device, allow_device)
     if reason is not None:
@@ -406,11 +480,12 @@ def generate(
         hf = getattr(model, "_fastgen_hf_generate", None) or type(model).generate.__get__(model)
         return hf(input_ids=input_ids, attention_mask=attention_mask, generation_config=gc)
     with torch.inference_mode():
-        seqs = _sample(model, input_ids, attention_mask, gc, exact_rng, attn, compact_every, compile)
+        with ThreadPoolExecutor(workers - 1) if workers > 1 else contextlib.nullcontext() as pool:
+            seqs = _sample(model, input_ids, attention_mask, gc, exact_rng, attn, compact_every, compile, workers, pool)
     return seqs.clone()  # a normal tensor (not an inference tensor) for the caller
 
 
-def _sample(model, input_ids, attention_mask, gc, exact_rng, attn, compact_every, compile):
+def _sample(model, input_ids, attention_mask, gc, exact_rng, attn, compact_every, compile, workers=1, pool=None):
     device = input_ids.device
     eos = _eos_list(gc.eos_token_id)
     pad = gc.pad_token_id
@@ -470,22 +545,21 @@ def _sample(model, input_ids, attention_mask, gc, exact_rng, attn, compact_every
             vc[:, :, :P] = vc[inverse, :, :P]
     else:
         logits = _prefill(W, input_ids, mask_bool, pos_prompt, cos_t, sin_t, caches)
+    vocab = W.lm_w.shape[0]
+    sel = (temperature, top_k, top_p, exact_rng)
+
+    def draw():
+        """This step's random numbers for the working rows, drawn here, in the calling thread,
+        whatever the workers: one uniform per row, or (exact_rng) HF's exponential for every
+        vocabulary entry of every row of the full batch."""
+        if not do_sample:
+            return None
+        if exact_rng:
+            return torch.empty(B, vocab, dtype=torch.float32, device=device).exponential_(1)[rows]
+        return torch.rand(n_rows, 1, dtype=torch.float32, device=device)
+
+    tok = _select(logits, draw(), *sel)
     while True:
-        # token selection for the n_rows working rows (dead ones are computed but ignored)
-        if do_sample:
-            scores = _warp(logits, temperature, top_k, top_p)
-            if exact_rng:
-                probs = torch.softmax(scores, dim=-1)
-                noise = torch.empty(B, probs.shape[-1], dtype=probs.dtype, device=device).exponential_(1)
-                tok = torch.argmax(probs / noise[rows], dim=-1)
-            else:
-                # inverse CDF on unnormalized weights: exactly softmax's distribution
-                w = torch.exp(scores - scores.amax(dim=-1, keepdim=True))
-                cdf = w.cumsum_(dim=-1)
-                u = torch.rand(n_rows, 1, dtype=cdf.dtype, device=device) * cdf[:, -1:]
-                tok = torch.searchsorted(cdf, u, right=True).squeeze(1).clamp_(max=cdf.shape[-1] - 1)
-        else:
-            tok = torch.argmax(logits, dim=-1)
         tok = tok.to(input_ids.dtype)
         col = P + steps
         steps += 1
@@ -497,7 +571,7 @@ def _sample(model, input_ids, attention_mask, gc, exact_rng, attn, compact_every
         n_alive = int(alive.sum())
         if n_alive == 0 or steps >= max_new:
             break
-        # drop finished rows once enough of them have piled up
+        # drop finished rows once enough of them have piled up (dead ones are computed but ignored)
         if n_rows - n_alive > compact_every * n_rows:
             keep = alive.nonzero().squeeze(1)
             L = P + steps - 1  # cache filled so far
@@ -511,7 +585,7 @@ def _sample(model, input_ids, attention_mask, gc, exact_rng, attn, compact_every
         pos = pos + 1
         if P + steps > caches[0][0].shape[2]:
             caches = _grow(caches, n_rows, P + steps - 1, min(T, caches[0][0].shape[2] + _CHUNK))
-        logits = decode(W, tok, pos, P + steps, keymask, cos_t, sin_t, caches, attn)
+        tok = _step_shards(decode, pool, workers, (W, tok, pos, P + steps, keymask, cos_t, sin_t, caches, attn), draw(), sel)
     return out[:, : P + steps]
 
 

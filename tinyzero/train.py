@@ -61,6 +61,9 @@ class TinyZeroArguments(ScriptArguments):
     sampling_threads: int | None = field(
         default=None, metadata={"help": "CPU threads while sampling (model.generate), if not torch_threads."}
     )
+    sampling_workers: int = field(
+        default=1, metadata={"help": "fastgen samplers: threads a decode step's rows are split over (the same tokens for any number; tinyzero.fastgen)."}
+    )
     update_buckets: int = field(
         default=1, metadata={"help": "Score each batch in N length buckets, each cut to its own longest completion (tinyzero.buckets); 1: TRL's way, at the batch's longest."}
     )
@@ -74,6 +77,7 @@ class TinyZeroArguments(ScriptArguments):
         if self.dataset_config is not None or self.dataset_streaming:
             raise ValueError("dataset_config and dataset_streaming are not used by tinyzero; remove them")
         fastgen.check_sampler(self.sampler)
+        fastgen.check_workers(self.sampler, self.sampling_workers)
         buckets.check_buckets(self.update_buckets)  # at parse time, not after the model has loaded
         traces.check_penalty(self.check_penalty)  # at parse time, as update_buckets
         if self.check_penalty and self.reward != "task":
@@ -195,7 +199,7 @@ def main(script_args: TinyZeroArguments, training_args: GRPOConfig, model_args: 
         callbacks=[callbacks.MetricsFileCallback(), heldout, callbacks.CompactProgressCallback(), *extra],
     )
     heldout.bind(trainer)  # it samples with the trainer's model and settings, and logs into its rows
-    fastgen.use_sampler(trainer, script_args.sampler)  # TRL's sampling and the held-out eval call model.generate
+    fastgen.use_sampler(trainer, script_args.sampler, script_args.sampling_workers)  # TRL's sampling and the held-out eval call model.generate
     if script_args.sampling_threads:
         with_threads(trainer.model, script_args.sampling_threads)
     buckets.install(trainer, script_args.update_buckets)  # the old log-probs and the update (GRPO and RLOO)
