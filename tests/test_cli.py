@@ -94,3 +94,12 @@ def test_missing_model_is_one_line_not_a_traceback():
 def test_prepare_script_bad_dataset_is_one_line():
     out = _run("data/prepare.py", "--check", "no_such_data")
     assert out.returncode == 2 and out.stderr.strip().count("\n") == 0 and "no_such_data" in out.stderr
+
+
+def test_sampling_workers_defaults():
+    """The recipe splits sampling over 2 workers; eval and distill default to 2 for fastgen samplers
+    and 1 for hf (which has no workers), so --sampler hf alone is not an error."""
+    assert train.parse_args([])[0].sampling_workers == 2
+    assert eval_cmd.parse_args([]).sampling_workers == 2
+    assert eval_cmd.parse_args(["--sampler", "hf"]).sampling_workers == 1
+    assert eval_cmd.parse_args(["--sampling_workers", "3"]).sampling_workers == 3

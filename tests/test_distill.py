@@ -209,11 +209,13 @@ def test_the_recipe_parses_for_both_methods_with_every_key_known(method):
     assert args.method == method and args.student_model == "nano" and args.dataset_train_split == "train"
     assert args.student_pretrain_config == "recipes/nano-small-pretrain.yaml"
     assert config.temperature == 0.6 and config.max_completion_length == 256  # the GRPO run's sampling
+    assert args.sampling_workers == 2 and distill.parse_args(["--method", method, "--sampler", "hf"])[0].sampling_workers == 1
     assert config.use_cpu and not config.bf16 and not config.activation_checkpointing and config.report_to == []
 
 
 def test_bad_flags_are_one_line(capsys):
-    for bad, named in ((["--method", "kd"], "--method"), (["--beta", "0.5"], "--beta"), (["--num_samples", "0"], "--num_samples")):
+    for bad, named in ((["--method", "kd"], "--method"), (["--beta", "0.5"], "--beta"), (["--num_samples", "0"], "--num_samples"),
+                        (["--sampler", "hf", "--sampling_workers", "2"], "needs a fastgen sampler")):
         with pytest.raises(SystemExit) as e:
             distill.parse_args(bad)
         assert e.value.code == 2

@@ -82,6 +82,10 @@ class DistillArguments(ScriptArguments):
     sample_batch_size: int = field(default=256, metadata={"help": "sft: sequences per generate() call of the teacher."})
     sample_seed: int = field(default=0, metadata={"help": "sft: seed of the teacher's sampling."})
     sampler: str = field(default="fastgen_exact", metadata={"help": "hf, fastgen or fastgen_exact (tinyzero.fastgen): the teacher's (sft) or the student's (token) sampler."})
+    sampling_workers: int | None = field(
+        default=None,
+        metadata={"help": "fastgen samplers: threads a decode step's rows are split over (the same tokens for any number); default 2, 1 for hf."},
+    )
     torch_threads: int | None = field(default=None, metadata={"help": "CPU threads for torch (default: torch's choice)."})
 
     def __post_init__(self):
@@ -96,6 +100,9 @@ class DistillArguments(ScriptArguments):
         if self.num_samples < 1:
             raise ValueError(f"--num_samples must be at least 1, got {self.num_samples}")
         fastgen.check_sampler(self.sampler)
+        if self.sampling_workers is None:  # as tinyzero.eval's
+            self.sampling_workers = 1 if self.sampler == "hf" else 2
+        fastgen.check_workers(self.sampler, self.sampling_workers)
 
 
 @dataclass
@@ -180,7 +187,7 @@ def resolve_pair(args: DistillArguments) -> tuple[str, bool]:
 
 def sample_teacher(teacher, tokenizer, task, rows, args: DistillArguments, training_args) -> tuple[list[dict], dict]:
     """The teacher's correct completions of ``rows`` (``keep_correct``) and the counts."""
-    fastgen.use_sampler(teacher, args.sampler)  # falls back to model.generate wherever fastgen does not apply
+    fastgen.use_sampler(teacher, args.sampler, args.sampling_workers)  # falls back to model.generate wherever fastgen does not apply
     config = sampling_config(teacher, tokenizer, training_args.max_completion_length, training_args.temperature, training_args.top_p)
     groups = generate(teacher, tokenizer, [r["prompt"] for r in rows], config, args.num_samples, args.sample_batch_size, args.sample_seed)
     return keep_correct(task, rows, groups)
@@ -246,7 +253,7 @@ def main(args: DistillArguments, training_args: SFTDistillConfig | DistillationC
             processing_class=tokenizer,
             callbacks=[callbacks.MetricsFileCallback(), *extra],
         )
-        fastgen.use_sampler(trainer, args.sampler)  # the student's on-policy samples come from model.generate
+        fastgen.use_sampler(trainer, args.sampler, args.sampling_workers)  # the student's on-policy samples come from model.generate
 
     result = trainer.train()
 
