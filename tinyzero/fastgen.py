@@ -25,8 +25,8 @@ with the same sampling semantics, but:
   finished), so the long tail of a few long completions costs little;
 - ``workers``: the decode step and token selection split by rows over threads of fastgen's
   own, which meet once per step (torch's intra-op threads meet in every op, and a step has
-  hundreds). On 2 cores 2 workers sample 1.35x faster than one, and beside a busy process 13%
-  slower, where two torch threads took 2.6x as long (benchmarks/results/sampling_speed.md).
+  hundreds). On 2 cores 2 workers sample 1.32x faster than one, and beside a busy process up
+  to 20% slower, where two torch threads took 3.6x as long (benchmarks/results/sampling_speed.md).
   Row results do not depend on the rows beside them, so the tokens are the same for any number;
 - sampling by inverse CDF (one uniform per row, ``cumsum`` + ``searchsorted``): the same
   distribution as ``torch.multinomial`` at a fraction of the cost. ``exact_rng=True``

@@ -113,7 +113,8 @@ def with_threads(model, threads: int) -> None:
     On a CPU the two halves of a step want different counts: a decode step of the nano model
     is too small to split (fastgen at batch 256: 0.40 s at one thread, 0.51 s at two with
     OMP_WAIT_POLICY=PASSIVE), the update is not (0.96 s at two against 1.6 s at one;
-    benchmarks/thread_check.py, 2026-12-02)."""
+    benchmarks/thread_check.py, 2026-12-02). fastgen's own workers (``sampling_workers``) split a
+    step's rows over threads instead, which meet once a step (tinyzero/fastgen.py)."""
     import functools  # noqa: PLC0415
 
     import torch  # noqa: PLC0415
