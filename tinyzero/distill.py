@@ -100,9 +100,7 @@ class DistillArguments(ScriptArguments):
         if self.num_samples < 1:
             raise ValueError(f"--num_samples must be at least 1, got {self.num_samples}")
         fastgen.check_sampler(self.sampler)
-        if self.sampling_workers is None:  # as tinyzero.eval's
-            self.sampling_workers = 1 if self.sampler == "hf" else 2
-        fastgen.check_workers(self.sampler, self.sampling_workers)
+        self.sampling_workers = fastgen.workers_for(self.sampler, self.sampling_workers)
 
 
 @dataclass

@@ -58,12 +58,10 @@ class EvalArguments:
             raise ValueError(f"--n and --k must be at least 1, got n={self.n} k={self.k}")
         if not self.seeds:
             raise ValueError("--seeds needs at least one seed")
-        from tinyzero.fastgen import check_sampler, check_workers  # noqa: PLC0415 (torch: only once flags are parsed)
+        from tinyzero.fastgen import check_sampler, workers_for  # noqa: PLC0415 (torch: only once flags are parsed)
 
         check_sampler(self.sampler)
-        if self.sampling_workers is None:
-            self.sampling_workers = 1 if self.sampler == "hf" else 2
-        check_workers(self.sampler, self.sampling_workers)
+        self.sampling_workers = workers_for(self.sampler, self.sampling_workers)
 
 
 def main(args: EvalArguments) -> dict:

@@ -86,6 +86,15 @@ def check_workers(name: str, workers) -> None:
         raise ValueError(f"--sampling_workers {workers} needs a fastgen sampler: --sampler hf samples with model.generate")
 
 
+def workers_for(name: str, workers: int | None) -> int:
+    """A command's ``sampling_workers``, checked; None: 2 for the fastgen samplers (the recipe's
+    setting, benchmarks/results/sampling_speed.md), 1 for hf, which has no workers."""
+    if workers is None:
+        workers = 1 if name == "hf" else 2
+    check_workers(name, workers)
+    return workers
+
+
 def use_sampler(trainer_or_model, name: str, workers: int = 1) -> None:
     """Route ``model.generate`` through the sampler ``name`` (``hf`` leaves it alone), its decode
     step split over ``workers`` threads (the same tokens for any number)."""
