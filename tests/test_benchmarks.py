@@ -220,3 +220,14 @@ def test_distillation_comparison_at_a_tiny_size(tmp_path, monkeypatch):
         assert 0 <= r["accuracy"] <= 1
     assert record["rows"][3]["kept"] > 0  # sft trained on the teacher's correct samples
     assert "| small-sft-g1 |" in (tmp_path / "d" / "table.md").read_text()
+
+
+def test_kv_layout_at_a_tiny_size(capsys):
+    """benchmarks/kv_layout.py: a table row per context, both V layouts' bits compared."""
+    load("kv_layout").main(["--rows", "4", "--contexts", "8", "16", "--n", "2"])
+    out = capsys.readouterr().out
+    assert "copy bandwidth" in out
+    rows = [line for line in out.splitlines() if re.match(r"\| (8|16) \|", line)]
+    assert len(rows) == 2 and all(line.count("|") == 11 for line in rows)
+    # which layout keeps p.V's bits is the kernel's, a measurement, not asserted here
+    assert all(line.rstrip(" |").split("|")[-1].strip() in ("True", "False") for line in rows)
