@@ -8,6 +8,7 @@ of the two batched matmuls of one layer (scores q.K^T and p.V), the GB/s at whic
 cache, the copy bandwidth measured in the same run (read + write of a 64 MB buffer: the memory
 floor), and the time and bits of a transposed V cache ((hd, C) per row and head: V^T.p), with p
 as a strided view and as a contiguous column (torch takes another kernel for each).
+--dtypes bfloat16 adds the same matmuls on a cache kept in bfloat16 (other results, half the bytes).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def main(argv=None):
     ap.add_argument("--contexts", type=int, nargs="+", default=[64, 160, 288])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--n", type=int, default=100)
+    ap.add_argument("--dtypes", nargs="*", default=[], choices=["bfloat16", "float16"], help="also time q.K^T and p.V in these")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -69,6 +71,12 @@ def main(argv=None):
                 f"| {C} | {mb:.1f} | {ts * 1e6:.0f} | {mb / 1e3 / ts:.1f} | {tv * 1e6:.0f} | {mb / 1e3 / tv:.1f} "
                 f"| {tt * 1e6:.0f} | {same} | {tc * 1e6:.0f} | {same_c} |"
             )
+            for name in args.dtypes:
+                dt = getattr(torch, name)
+                k2, v2, q2, p2 = kc.to(dt), vc.to(dt), q.to(dt), p.to(dt)
+                ts2 = bench(lambda: torch.bmm(q2, k2.transpose(1, 2)), args.n)
+                tv2 = bench(lambda: torch.bmm(p2, v2), args.n)
+                print(f"|   {name} | {mb / 2:.1f} | {ts2 * 1e6:.0f} | {mb / 2e3 / ts2:.1f} | {tv2 * 1e6:.0f} | {mb / 2e3 / tv2:.1f} | | | | |")
 
 
 if __name__ == "__main__":

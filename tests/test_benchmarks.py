@@ -224,7 +224,7 @@ def test_distillation_comparison_at_a_tiny_size(tmp_path, monkeypatch):
 
 def test_kv_layout_at_a_tiny_size(capsys):
     """benchmarks/kv_layout.py: a table row per context, both V layouts' bits compared."""
-    load("kv_layout").main(["--rows", "4", "--contexts", "8", "16", "--n", "2"])
+    load("kv_layout").main(["--rows", "4", "--contexts", "8", "16", "--n", "2", "--dtypes", "bfloat16"])
     out = capsys.readouterr().out
     assert "copy bandwidth" in out
     rows = [line for line in out.splitlines() if re.match(r"\| (8|16) \|", line)]
