@@ -15,9 +15,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
+from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sampling_speed import copy_gbps  # noqa: E402 (the copy floor speed.py and sampling_speed.py print)
 
 
 def bench(f, n):
@@ -45,11 +50,8 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     b, KV, hd = args.rows, args.kv_heads, args.head_dim
-    a = torch.empty(16 << 20)
-    c = torch.empty_like(a)
-    copy_gbps = 2 * a.numel() * 4 / bench(lambda: c.copy_(a), 10) / 1e9
     print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, {args.threads} thread(s), load {os.getloadavg()[0]:.2f}")
-    print(f"copy bandwidth (read + write): {copy_gbps:.1f} GB/s")
+    print(f"copy bandwidth (read + write): {copy_gbps():.1f} GB/s")
     print("| C | K or V MB | q.K^T us | GB/s | p.V us | GB/s | V^T.p us | same bits | V^T.p, p contiguous, us | same bits |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     with torch.inference_mode():
