@@ -231,3 +231,45 @@ def test_kv_layout_at_a_tiny_size(capsys):
     assert len(rows) == 2 and all(line.count("|") == 11 for line in rows)
     # which layout keeps p.V's bits is the kernel's, a measurement, not asserted here
     assert all(line.rstrip(" |").split("|")[-1].strip() in ("True", "False") for line in rows)
+
+
+def test_search_bound_is_the_mean_of_a_simulated_perfect_searcher(tmp_path):
+    import random
+
+    from tinyzero.nano.corpus import chains, check_line
+    from tinyzero.stats import thinking_length
+
+    bound = load("search_bound")
+    # no chain reaches 1000: all 9 lines, joined by 8 newlines
+    none = bound.perfect_search([3, 5, 4], 1000)
+    assert none["hits"] == 0 and none["attempts"] == 9
+    assert none["chars"] == sum(len(check_line(a, 1000)[0]) for a in chains([3, 5, 4])) + 8
+    # the exact expectation against the searcher itself: shuffle, stop at the first hit, measure
+    # the completion's thinking as the eval does
+    rng = random.Random(0)
+    for nums, target in [([3, 5, 4], 19), ([2, 2, 2], 8)]:  # one hit chain; two
+        exact = bound.perfect_search(nums, target)
+        assert exact["hits"] == (1 if target == 19 else 2)
+        n, tried, chars = 20000, 0, 0
+        for _ in range(n):
+            order, lines = chains(nums), []
+            rng.shuffle(order)
+            for att in order:
+                lines.append(check_line(att, target)[0])
+                if att.value == target:
+                    break
+            tried += len(lines)
+            chars += thinking_length("\n".join(lines) + f"</think>\n<answer>{order[0].expr}</answer>")
+        assert abs(tried / n - float(exact["attempts"])) < 0.06
+        assert abs(chars / n - float(exact["chars"])) < 1.5
+    assert bound.perfect_search([3, 5, 4], 19)["attempts"] == 5  # (9 + 1) / (1 + 1)
+    # a grid's run against the bound; a file that is not a grid gets one line
+    grid = {"rows": [{"pretrain_seed": 1, "grpo_seed": 42, "base_thinking": 60.0, "final_thinking": 150.0}]}
+    (tmp_path / "grid.json").write_text(json.dumps(grid))
+    [row] = bound.grid_rows(grid, chars_bound=161.0)
+    assert row["run"] == "p1-g42" and row["need"] == 180.0 and row["need_over_bound"] and not row["final_over_bound"]
+    record = bound.main(["--grid", str(tmp_path / "grid.json")])
+    assert 0.4 < record["bound"]["reachable"] < 0.7 and record["bound"]["problems"] == 500
+    (tmp_path / "bad.json").write_text(json.dumps({"step": 0}))
+    with pytest.raises(SystemExit, match="not a robustness.py grid.json"):
+        bound.main(["--grid", str(tmp_path / "bad.json")])
