@@ -52,7 +52,7 @@ def test_bad_flag_is_one_line_naming_it(name, capsys):
         ("train", ["--update_buckets", "0"], "update_buckets must be >= 1"),
         ("train", ["--check_penalty", "2"], "--check_penalty 2.0"),
         ("train", ["--check_penalty", "0.5", "--reward", "random"], "reward is 'random'"),
-        ("train", ["--sampler", "hf"], "--sampling_workers 2 needs a fastgen sampler"),  # the recipe's 2
+        ("train", ["--sampler", "hf", "--sampling_workers", "2"], "--sampling_workers 2 needs a fastgen sampler"),
         ("train", ["--sampling_workers", "0"], "--sampling_workers 0"),
         ("eval", ["--sampling_workers", "2", "--sampler", "hf"], "--sampling_workers 2 needs a fastgen sampler"),
         ("pretrain", ["--seed", "x"], "--seed"),
@@ -97,9 +97,11 @@ def test_prepare_script_bad_dataset_is_one_line():
 
 
 def test_sampling_workers_defaults():
-    """The recipe splits sampling over 2 workers; eval and distill default to 2 for fastgen samplers
-    and 1 for hf (which has no workers), so --sampler hf alone is not an error."""
+    """The recipe splits sampling over 2 workers; train, eval and distill default to 2 for fastgen
+    samplers and 1 for hf (which has no workers), so --sampler hf alone is not an error."""
     assert train.parse_args([])[0].sampling_workers == 2
+    assert train.parse_args(["--sampler", "hf"])[0].sampling_workers == 1
+    assert train.parse_args(["--sampling_workers", "3"])[0].sampling_workers == 3
     assert eval_cmd.parse_args([]).sampling_workers == 2
     assert eval_cmd.parse_args(["--sampler", "hf"]).sampling_workers == 1
     assert eval_cmd.parse_args(["--sampling_workers", "3"]).sampling_workers == 3

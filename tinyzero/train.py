@@ -61,8 +61,10 @@ class TinyZeroArguments(ScriptArguments):
     sampling_threads: int | None = field(
         default=None, metadata={"help": "CPU threads while sampling (model.generate), if not torch_threads."}
     )
-    sampling_workers: int = field(
-        default=1, metadata={"help": "fastgen samplers: threads a decode step's rows are split over (the same tokens for any number; tinyzero.fastgen)."}
+    sampling_workers: int | None = field(
+        default=None,
+        metadata={"help": "fastgen samplers: threads a decode step's rows are split over (the same tokens for any "
+                  "number; tinyzero.fastgen); default 2 for fastgen, 1 for hf, as eval and distill."},
     )
     update_buckets: int = field(
         default=1, metadata={"help": "Score each batch in N length buckets, each cut to its own longest completion (tinyzero.buckets); 1: TRL's way, at the batch's longest."}
@@ -77,7 +79,7 @@ class TinyZeroArguments(ScriptArguments):
         if self.dataset_config is not None or self.dataset_streaming:
             raise ValueError("dataset_config and dataset_streaming are not used by tinyzero; remove them")
         fastgen.check_sampler(self.sampler)
-        fastgen.check_workers(self.sampler, self.sampling_workers)
+        self.sampling_workers = fastgen.workers_for(self.sampler, self.sampling_workers)
         buckets.check_buckets(self.update_buckets)  # at parse time, not after the model has loaded
         traces.check_penalty(self.check_penalty)  # at parse time, as update_buckets
         if self.check_penalty and self.reward != "task":
