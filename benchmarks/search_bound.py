@@ -3,11 +3,13 @@
     python benchmarks/search_bound.py                                        # the held-out split
     python benchmarks/search_bound.py --grid benchmarks/results/lr2e-4/grid.json
     python benchmarks/search_bound.py --split train
+    python benchmarks/search_bound.py --pairings all     # a writer that may start with any two numbers
 
 The nano corpus's writer (``tinyzero.nano.corpus``) tries the 9 chains ``(a o1 b) o2 c`` over
-``+ * -``, numbers in the prompt's order, each once, in a random order, and stops at a hit.
+``+ * -``, numbers in the prompt's order (``--pairings all``: any two first, 27 chains), each
+once, in a random order, and stops at a hit.
 The perfect searcher of that kind never slips, never repeats, never self-checks, stops at its
-first hit, and after a ninth miss answers. Its thinking is therefore the longest thinking that
+first hit, and after its last miss answers. Its thinking is therefore the longest thinking that
 still buys something: every line past it is a repeat or a re-check. This prints, for the
 shipped split, how many problems some chain reaches (the accuracy ceiling of such a search)
 and the perfect searcher's expected attempts and thinking characters, computed exactly (an
@@ -31,15 +33,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tinyzero.cli import ArgumentParser  # noqa: E402
-from tinyzero.nano.corpus import chains, check_line  # noqa: E402
+from tinyzero.nano.corpus import PAIRINGS, chains, check_line  # noqa: E402
 from tinyzero.tasks.data import load_task_data  # noqa: E402
 
 THINKING_X = 3.0  # issue 12: every run's thinking >= 3x its base model's
 
 
-def perfect_search(nums: list[int], target: int) -> dict:
+def perfect_search(nums: list[int], target: int, pairings: str = "prompt") -> dict:
     """The perfect searcher on one problem: its hit chains and expected attempts and characters."""
-    lines = [(check_line(att, target)[0], att.value == target) for att in chains(nums)]
+    lines = [(check_line(att, target)[0], att.value == target) for att in chains(nums, pairings)]
     h = sum(hit for _, hit in lines)
     p_tried = [Fraction(1, h) if hit else Fraction(1, h + 1) for _, hit in lines]
     attempts = sum(p_tried)
@@ -48,9 +50,10 @@ def perfect_search(nums: list[int], target: int) -> dict:
     return {"hits": h, "attempts": attempts, "chars": chars}
 
 
-def bound(rows: list[dict]) -> dict:
+def bound(rows: list[dict], pairings: str = "prompt") -> dict:
     """The perfect searcher over ``rows`` (dicts with nums and target): means and shares."""
-    per = [perfect_search(list(r["nums"]), r["target"]) for r in rows]
+    per = [perfect_search(list(r["nums"]), r["target"], pairings) for r in rows]
+    n_chains = len(chains(list(rows[0]["nums"]), pairings))
     n = len(per)
     return {
         "problems": n,
@@ -58,6 +61,7 @@ def bound(rows: list[dict]) -> dict:
         "reachable": sum(p["hits"] > 0 for p in per) / n,
         "attempts": float(sum(p["attempts"] for p in per) / n),
         "chars": float(sum(p["chars"] for p in per) / n),
+        "chains": n_chains,
         "attempts_reachable": float(sum(p["attempts"] for p in per if p["hits"]) / max(1, sum(p["hits"] > 0 for p in per))),
     }
 
@@ -83,13 +87,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", default="countdown_nano")
     parser.add_argument("--split", default="test")
+    parser.add_argument("--pairings", default="prompt", choices=PAIRINGS, help="the writer's chains (tinyzero.nano.corpus)")
     parser.add_argument("--grid", nargs="*", default=[], help="robustness.py grid.json files")
     args = parser.parse_args(argv)
     rows = list(load_task_data(args.dataset, split=args.split, template="nano"))
-    b = bound(rows)
-    print(f"{args.dataset} {args.split}: {b['problems']} problems; problems by the number of chains that hit: {b['hit_chains']}")
+    b = bound(rows, args.pairings)
+    print(f"{args.dataset} {args.split}, {b['chains']} chains ({args.pairings}): {b['problems']} problems; problems by the number of chains that hit: {b['hit_chains']}")
     print(f"reachable by a chain search (its accuracy ceiling): {b['reachable']:.3f}")
-    print(f"perfect searcher: {b['attempts']:.2f} attempts ({b['attempts_reachable']:.2f} where a chain hits, 9 where none does), "
+    print(f"perfect searcher: {b['attempts']:.2f} attempts ({b['attempts_reachable']:.2f} where a chain hits, {b['chains']} where none does), "
           f"{b['chars']:.1f} thinking characters")  # fmt: skip
     record = {"bound": b, "grids": {}}
     for path in args.grid:

@@ -263,6 +263,8 @@ def test_search_bound_is_the_mean_of_a_simulated_perfect_searcher(tmp_path):
         assert abs(tried / n - float(exact["attempts"])) < 0.06
         assert abs(chars / n - float(exact["chars"])) < 1.5
     assert bound.perfect_search([3, 5, 4], 19)["attempts"] == 5  # (9 + 1) / (1 + 1)
+    assert bound.perfect_search([3, 5, 4], 1000, "all")["attempts"] == 27
+    assert bound.perfect_search([3, 7, 8], 35)["hits"] == 0 and bound.perfect_search([3, 7, 8], 35, "all")["hits"] == 1
     # a grid's run against the bound; a file that is not a grid gets one line
     grid = {"rows": [{"pretrain_seed": 1, "grpo_seed": 42, "base_thinking": 60.0, "final_thinking": 150.0}]}
     (tmp_path / "grid.json").write_text(json.dumps(grid))

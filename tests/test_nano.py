@@ -78,6 +78,17 @@ def test_writer_chains_use_each_number_once_and_checks_say_which_way():
     assert (corpus.verdict(23, 23), corpus.verdict(20, 23), corpus.verdict(35, 23)) == ("yes", "low", "high")
     line, hit = corpus.check_line(corpus.chains([3, 5, 4])[2], 23)  # (3+5)-4
     assert (line, hit) == ("3+5=8 8-4=4 vs 23 low", False)
+    # pairings="all": any two numbers first, 27 chains, all distinct and each using every number once
+    for nums in ([3, 5, 4], [2, 9, 4]):
+        options = corpus.chains(nums, "all")
+        assert len(options) == 27 and len({att.expr for att in options}) == 27 and options[:9] == corpus.chains(nums)
+        for att in options:
+            ev = calculate(att.expr)
+            assert ev.value == att.value and sorted(ev.numbers) == sorted(nums), att
+    # (8-3)*7 = 35: no chain that starts with 3 and 7 reaches it
+    assert 35 not in {a.value for a in corpus.chains([3, 7, 8])} and 35 in {a.value for a in corpus.chains([3, 7, 8], "all")}
+    with pytest.raises(ValueError, match="pairings 'some'"):
+        corpus.CorpusConfig(pairings="some")
 
 
 def test_distinct_writers_never_repeat_and_practice_pages_search_without_think():

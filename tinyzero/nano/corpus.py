@@ -44,6 +44,7 @@ from dataclasses import dataclass
 OPS = "+-*/"  # what an answer may use (the grader's whitelist)
 SEARCH_ORDERS = ("random", "distinct", "cycle")  # CorpusConfig.search_order: see attempts()
 SEARCH_OPS = "+*-"  # what the writer tries; "-" always takes the smaller from the larger
+PAIRINGS = ("prompt", "all")  # CorpusConfig.pairings: see chains()
 
 
 @dataclass(frozen=True)
@@ -73,10 +74,16 @@ class CorpusConfig:
     # 2026-12-01), "distinct" (the 9 chains in a random order, none twice) or "cycle" (from a
     # random chain, on through the operations in a fixed cycle).
     search_order: str = "distinct"
+    # Which numbers an attempt combines first: "prompt" (the first two, as the prompt lists them:
+    # 9 chains, the recipe's) or "all" (any two of the three: 27 chains). With "prompt" 47% of the
+    # held-out problems have no chain that reaches the target; with "all" 13% (search_bound.py).
+    pairings: str = "prompt"
 
     def __post_init__(self):
         if self.search_order not in SEARCH_ORDERS:
             raise ValueError(f"search_order {self.search_order!r}: choose from {list(SEARCH_ORDERS)}")
+        if self.pairings not in PAIRINGS:
+            raise ValueError(f"pairings {self.pairings!r}: choose from {list(PAIRINGS)}")
 
 
 @dataclass(frozen=True)
@@ -111,17 +118,27 @@ def _chain(x: int, o1: str, y: int, o2: str, z: int) -> Attempt:
     return Attempt((a, o1, b, r), (left, o2, right, v), expr)
 
 
-def chains(nums: list[int]) -> list[Attempt]:
+def _orders(nums: list[int], pairings: str) -> list[tuple[int, int, int]]:
+    a, b, c = nums
+    if pairings not in PAIRINGS:
+        raise ValueError(f"pairings {pairings!r}: choose from {list(PAIRINGS)}")
+    # + and * commute and "-" takes the smaller from the larger, so a pair's order adds nothing
+    return [(a, b, c)] if pairings == "prompt" else [(a, b, c), (a, c, b), (b, c, a)]
+
+
+def chains(nums: list[int], pairings: str = "prompt") -> list[Attempt]:
     """Every attempt the writer can make: ``(a o1 b) o2 c`` over ``SEARCH_OPS``, with the numbers
-    in the order the prompt lists them (9 chains for three numbers)."""
-    a, b, c = nums
-    return [_chain(a, o1, b, o2, c) for o1 in SEARCH_OPS for o2 in SEARCH_OPS]
+    in the order the prompt lists them (9 chains for three numbers), or with ``pairings="all"``
+    any two of them first (27 chains)."""
+    return [_chain(x, o1, y, o2, z) for x, y, z in _orders(nums, pairings) for o1 in SEARCH_OPS for o2 in SEARCH_OPS]
 
 
-def random_attempt(nums: list[int], rng: random.Random) -> Attempt:
-    """One of the writer's chains, the two operations picked at random."""
-    a, b, c = nums
-    return _chain(a, rng.choice(SEARCH_OPS), b, rng.choice(SEARCH_OPS), c)
+def random_attempt(nums: list[int], rng: random.Random, pairings: str = "prompt") -> Attempt:
+    """One of the writer's chains, the two operations picked at random (and with
+    ``pairings="all"`` the pair first; "prompt" draws what it always drew)."""
+    orders = _orders(nums, pairings)
+    x, y, z = orders[rng.randrange(len(orders))] if len(orders) > 1 else orders[0]
+    return _chain(x, rng.choice(SEARCH_OPS), y, rng.choice(SEARCH_OPS), z)
 
 
 def attempts(nums: list[int], rng: random.Random, cfg: CorpusConfig):
@@ -136,8 +153,8 @@ def attempts(nums: list[int], rng: random.Random, cfg: CorpusConfig):
     """
     if cfg.search_order == "random":
         while True:
-            yield random_attempt(nums, rng)
-    options = chains(nums)
+            yield random_attempt(nums, rng, cfg.pairings)
+    options = chains(nums, cfg.pairings)
     if cfg.search_order == "distinct":
         rng.shuffle(options)
         yield from options
@@ -180,7 +197,7 @@ def check_line(att: Attempt, target: int, slip: bool = False, rng: random.Random
 def trace(nums: list[int], target: int, rng: random.Random, cfg: CorpusConfig = CorpusConfig()) -> str:
     """One completion (the text after the prompt's ``<think>``), ending in ``</answer>``."""
     if rng.random() < cfg.direct_guess_rate:
-        return f"</think>\n<answer>{random_attempt(nums, rng).expr}</answer>"
+        return f"</think>\n<answer>{random_attempt(nums, rng, cfg.pairings).expr}</answer>"
     persistence = cfg.persistence_high if rng.random() < cfg.diligent_rate else cfg.persistence_low
     lines, last = search(nums, target, rng, cfg, persistence)
     return "\n".join(lines) + f"</think>\n<answer>{last.expr}</answer>"
@@ -231,7 +248,7 @@ def worksheet(problems: list[dict], rng: random.Random, cfg: CorpusConfig = Corp
     for _ in range(rng.randint(2, cfg.worksheet_lines)):
         row = problems[rng.randrange(len(problems))]
         nums, target = list(row["nums"]), row["target"]
-        options = chains(nums)
+        options = chains(nums, cfg.pairings)
         hits = [att for att in options if att.value == target]
         misses = [att for att in options if att.value != target]
         pool = hits if (rng.random() < cfg.worksheet_yes and hits) else misses

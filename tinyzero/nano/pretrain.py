@@ -73,6 +73,7 @@ class PretrainConfig:
     practice_rate: float = CorpusConfig.practice_rate
     practice_eos: bool = CorpusConfig.practice_eos
     search_order: str = CorpusConfig.search_order
+    pairings: str = CorpusConfig.pairings
 
     def corpus_config(self) -> CorpusConfig:
         names = {f.name for f in dataclasses.fields(CorpusConfig)}
@@ -82,7 +83,8 @@ class PretrainConfig:
         fields = dataclasses.asdict(self)
         # Added in corpus version 9 with defaults that write the same corpus: older keys stand.
         # So was practice_eos (2026-12-02), with the default that writes the corpus before it.
-        for name, default in (("practice_rate", 0.0), ("search_order", "random"), ("practice_eos", True)):
+        # And pairings (2026-12-03), with "prompt", the corpus it always wrote.
+        for name, default in (("practice_rate", 0.0), ("search_order", "random"), ("practice_eos", True), ("pairings", "prompt")):
             if fields[name] == default:
                 del fields[name]
         blob = json.dumps({"corpus_version": CORPUS_VERSION, **fields}, sort_keys=True)
