@@ -12,6 +12,7 @@ Shapes (as recipes/nano.yaml samples them):
 Methods: ``hf`` (``model.generate``), ``fast`` (the ``fastgen`` sampler of the recipes:
 inverse-CDF sampling, "bmm" attention), ``exact`` (``fastgen_exact``: HF's random stream,
 SDPA attention), ``fast-sdpa`` and ``fast-eager`` (``fast`` with SDPA or eager attention) and
+``fast-2w-bf16kv`` (``fast-2w`` with a bfloat16 KV cache: ``kv_dtype``, no recipe's setting),
 ``fast-compile`` (``fast-sdpa`` with the decode step under torch.compile; its first call,
 compile included, is timed and printed separately). See ``tinyzero.fastgen.SAMPLER_OPTIONS``.
 
@@ -47,7 +48,7 @@ def parse(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=DEFAULT_MODEL, help="a nano save_pretrained folder, or 'random' (random init)")
     ap.add_argument("--shape", choices=["grpo", "eval"], nargs="+", default=["grpo"])
-    ap.add_argument("--methods", nargs="+", default=["hf", "fast"], choices=["hf", "fast", "fast-1w", "fast-2w", "exact", "fast-sdpa", "fast-eager", "fast-compile"])
+    ap.add_argument("--methods", nargs="+", default=["hf", "fast"], choices=["hf", "fast", "fast-1w", "fast-2w", "fast-2w-bf16kv", "exact", "fast-sdpa", "fast-eager", "fast-compile"])
     ap.add_argument("--threads", type=int, nargs="+", default=[1])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--max_new", type=int, default=256)
@@ -153,8 +154,10 @@ def run_once(method, model, encs, gc, seed):
             if method in ("fast-sdpa", "fast-eager", "fast-compile"):
                 opts["attn"] = "eager" if method == "fast-eager" else "sdpa"
             opts["compile"] = method == "fast-compile"
-            if method in ("fast-1w", "fast-2w"):
+            if method in ("fast-1w", "fast-2w", "fast-2w-bf16kv"):
                 opts["workers"] = int(method[5])
+            if method.endswith("-bf16kv"):
+                opts["kv_dtype"] = torch.bfloat16
             outs.append(fastgen.generate(model, enc["input_ids"], enc["attention_mask"], gc, **opts))
     return time.perf_counter() - t, outs
 
@@ -213,7 +216,8 @@ def main(argv=None):
                 tokens = sum(c_lens)
                 floor = fastgen.flop_floor(cfg, p_lens, c_lens)
                 floor_s = floor["total"] / (gflops * 1e9)
-                kv_s = kv_read_bytes(cfg, p_lens, c_lens) / (gbps / 2 * 1e9)  # read-only traffic
+                itemsize = 2 if method.endswith("-bf16kv") else 4
+                kv_s = kv_read_bytes(cfg, p_lens, c_lens, itemsize) / (gbps / 2 * 1e9)  # read-only traffic
                 runs = " ".join(f"{r[0]:.2f}" for r in results[method])
                 print(
                     f"{shape:5} {method:10} {threads:>3} {seconds:8.2f} {tokens:7d} {tokens / seconds:7.0f} "

@@ -233,6 +233,20 @@ def test_kv_layout_at_a_tiny_size(capsys):
     assert all(line.rstrip(" |").split("|")[-1].strip() in ("True", "False") for line in rows)
 
 
+def test_sampling_profile_at_a_tiny_size(capsys):
+    """benchmarks/sampling_profile.py: a call's parts at 1 and 2 workers add up to its wall time,
+    its floors at 1 and 2 threads, and the profiler's table."""
+    load("sampling_profile").main(["--model", "random", "--prompts", "2", "--generations", "16", "--max_new", "8", "--repeats", "1", "--ops", "3"])
+    out = capsys.readouterr().out
+    for workers in (1, 2):
+        line = next(line for line in out.splitlines() if line.startswith(f"workers {workers}: "))
+        figures = dict(re.findall(r"(\w[\w ]*?) (-?[\d.]+) s", line.split(": ", 1)[1]))
+        assert set(figures) == {"total", "prefill", "decode steps", "cache growth", "bookkeeping"}
+        assert float(figures["bookkeeping"]) >= -0.01 and float(figures["decode steps"]) > 0
+    assert "floors at 1 thread(s)" in out and "floors at 2 thread(s)" in out
+    assert "aten::" in out  # the profiler's table
+
+
 def test_search_bound_is_the_mean_of_a_simulated_perfect_searcher(tmp_path):
     import random
 

@@ -243,6 +243,38 @@ def test_bmm_attention(tok, heads):
     assert all(torch.equal(runs[0], r) for r in runs[1:])
 
 
+def test_bf16_kv_cache_is_close_to_float32_and_refused_elsewhere(tok):
+    """``kv_dtype=torch.bfloat16`` (measured, in no recipe): the first decode step's logits within
+    bfloat16's rounding of float32's, not equal to them (the cache really is bfloat16), greedy
+    tokens mostly the same through cache growths; any other attention, or a non-float dtype,
+    is refused."""
+    model = random_model(tok, 4, 2, eos_boost=8.0)
+    enc = encode(tok, PROMPTS * 8)
+    P = enc["input_ids"].shape[1]
+    W = fastgen._Weights(model)
+    T = P + fastgen._CHUNK
+    cos, sin = fastgen._rope_tables(W, T, torch.device("cpu"))
+    mask = enc["attention_mask"].bool()
+    pos = (enc["attention_mask"].cumsum(-1) - 1).masked_fill(~mask, 0)
+    logits = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        caches = [(torch.zeros(len(mask), W.n_kv, T, W.head_dim, dtype=dtype), torch.zeros(len(mask), W.n_kv, T, W.head_dim, dtype=dtype)) for _ in W.layers]
+        keymask = torch.zeros(len(mask), T, dtype=torch.bool)
+        keymask[:, :P] = mask
+        with torch.no_grad():
+            first = fastgen._prefill(W, enc["input_ids"], mask, pos, cos, sin, caches).argmax(-1)
+            logits[dtype] = fastgen._decode(W, first, pos[:, -1] + 1, P + 1, keymask, cos, sin, caches, "bmm")
+    diff = (logits[torch.bfloat16] - logits[torch.float32]).abs().max()
+    assert 0 < diff < 0.02 * logits[torch.float32].std()
+    gc = config(max_new=2 * fastgen._CHUNK + 5, do_sample=False)
+    a = fastgen.generate(model, enc["input_ids"], enc["attention_mask"], gc, attn="bmm")
+    b = fastgen.generate(model, enc["input_ids"], enc["attention_mask"], gc, attn="bmm", kv_dtype=torch.bfloat16)
+    assert (a[:, P : P + 8] == b[:, P : P + 8]).float().mean() > 0.9
+    for bad in ({"attn": "sdpa", "kv_dtype": torch.bfloat16}, {"attn": "bmm", "kv_dtype": torch.int8}, {"attn": "bmm", "kv_dtype": "bfloat16"}):
+        with pytest.raises(ValueError, match="kv_dtype="):
+            fastgen.generate(model, enc["input_ids"], enc["attention_mask"], gc, **bad)
+
+
 def test_bmm_cache_growth_with_garbage_memory(tok, monkeypatch):
     """A grown cache's unwritten tail is masked, but 0 x NaN is NaN: it must be made finite.
     Fresh memory is usually zero, so here new_empty hands out NaN."""

@@ -323,11 +323,13 @@ def _decode(W, tok, pos, L, keymask, cos_t, sin_t, caches, attn: str, lo: int = 
         if attn == "bmm":
             # one batched matmul over all (row, kv head) pairs on the contiguous cache, each kv
             # head's query heads as the rows of its matrix (HF's repeat_kv grouping)
+            # (in the cache's dtype, generate's kv_dtype; the casts do nothing at the model's)
             G = H // KV
-            s = torch.bmm(q.reshape(b * KV, G, hd), kc[lo:hi].view(b * KV, C, hd).transpose(1, 2))
+            cd = kc.dtype
+            s = torch.bmm(q.reshape(b * KV, G, hd).to(cd), kc[lo:hi].view(b * KV, C, hd).transpose(1, 2)).to(W.dtype)
             s = s.view(b, H, C).mul_(W.scaling).masked_fill_(fill, torch.finfo(s.dtype).min)
-            p = torch.softmax(s, dim=-1, dtype=torch.float32).to(W.dtype)
-            a = torch.bmm(p.view(b * KV, G, C), vc[lo:hi].view(b * KV, C, hd))
+            p = torch.softmax(s, dim=-1, dtype=torch.float32).to(cd)
+            a = torch.bmm(p.view(b * KV, G, C), vc[lo:hi].view(b * KV, C, hd)).to(W.dtype)
         elif attn == "sdpa":
             a = F.scaled_dot_product_attention(q, k, v, attn_mask=m, scale=W.scaling, enable_gqa=H != KV)
         else:
@@ -458,6 +460,7 @@ def generate(
     compact_every: float = 0.125,
     compile: bool = False,
     workers: int = 1,
+    kv_dtype: torch.dtype | None = None,
     allow_device: bool = False,
     fallback: bool = True,
 ) -> torch.Tensor:
@@ -480,12 +483,19 @@ def generate(
     Its logits may differ from HF's in the last bits (exact_rng then only matches in law).
     workers: threads the decode step's rows are split over (see ``_step_shards``); the tokens
     are the same for any number.
+    kv_dtype: the "bmm" KV cache's dtype (None: the model's), its two matmuls done in it, the
+    softmax in float32. Measured, not used by any recipe: ``torch.bfloat16`` halves the bytes
+    each decode step reads and sampled the nano model 1.16-1.27x faster (2026-12-04,
+    benchmarks/results/RESULTS.md), but it samples from a policy a little off the float32 one
+    the trainer scores, and it changes every recorded run's tokens.
     fallback: on an unsupported model or config, call HF generate instead of raising.
     """
     if attn not in _ATTN:
         raise ValueError(f"tinyzero.fastgen: attn={attn!r}: choose from {list(_ATTN)}")
     if not (isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1):
         raise ValueError(f"tinyzero.fastgen: workers={workers!r}: a whole number of threads, at least 1")
+    if kv_dtype is not None and (attn != "bmm" or not isinstance(kv_dtype, torch.dtype) or not kv_dtype.is_floating_point):
+        raise ValueError(f"tinyzero.fastgen: kv_dtype={kv_dtype!r} needs attn='bmm' and a floating-point torch dtype")
     gc = generation_config if generation_config is not None else model.generation_config
     reason = supported(model, gc, input_ids.device, allow_device)
     if reason is not None:
@@ -495,11 +505,11 @@ def generate(
         return hf(input_ids=input_ids, attention_mask=attention_mask, generation_config=gc)
     with torch.inference_mode():
         with ThreadPoolExecutor(workers - 1) if workers > 1 else contextlib.nullcontext() as pool:
-            seqs = _sample(model, input_ids, attention_mask, gc, exact_rng, attn, compact_every, compile, workers, pool)
+            seqs = _sample(model, input_ids, attention_mask, gc, exact_rng, attn, compact_every, compile, workers, pool, kv_dtype)
     return seqs.clone()  # a normal tensor (not an inference tensor) for the caller
 
 
-def _sample(model, input_ids, attention_mask, gc, exact_rng, attn, compact_every, compile, workers=1, pool=None):
+def _sample(model, input_ids, attention_mask, gc, exact_rng, attn, compact_every, compile, workers=1, pool=None, kv_dtype=None):
     device = input_ids.device
     eos = _eos_list(gc.eos_token_id)
     pad = gc.pad_token_id
@@ -529,8 +539,8 @@ def _sample(model, input_ids, attention_mask, gc, exact_rng, attn, compact_every
     cap, alloc = (min(T, P + _CHUNK), torch.zeros) if attn == "bmm" else (T, torch.empty)
     caches = [
         (
-            alloc(B, W.n_kv, cap, W.head_dim, dtype=W.dtype, device=device),
-            alloc(B, W.n_kv, cap, W.head_dim, dtype=W.dtype, device=device),
+            alloc(B, W.n_kv, cap, W.head_dim, dtype=kv_dtype or W.dtype, device=device),
+            alloc(B, W.n_kv, cap, W.head_dim, dtype=kv_dtype or W.dtype, device=device),
         )
         for _ in W.layers
     ]
