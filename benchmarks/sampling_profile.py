@@ -135,6 +135,10 @@ def main(argv=None) -> int:
             f"(matmuls and lm_head {(f['matmul'] + f['lm_head']) / rate / 1e9:.2f} s); copy {copy:.0f} GB/s -> KV reads "
             f"{kv / (copy / 2) / 1e9:.2f} s (read-only traffic, as sampling_speed.py)"
         )
+    import speed  # speed.py's own measure of the rate, which its sampling floor takes
+
+    best = speed.matmul_rate(model.config, len(c_lens))
+    print(f"floor at speed.py's matmul_rate (best of 1 and 2 threads): {best / 1e9:.0f} GFLOP/s -> {f['total'] / best:.2f} s")
     torch.set_num_threads(1)
     if args.ops:
         from torch.profiler import ProfilerActivity, profile
