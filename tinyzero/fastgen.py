@@ -485,9 +485,9 @@ def generate(
     are the same for any number.
     kv_dtype: the "bmm" KV cache's dtype (None: the model's), its two matmuls done in it, the
     softmax in float32. Measured, not used by any recipe: ``torch.bfloat16`` halves the bytes
-    each decode step reads and sampled the nano model 1.16-1.27x faster (2026-12-04,
-    benchmarks/results/RESULTS.md), but it samples from a policy a little off the float32 one
-    the trainer scores, and it changes every recorded run's tokens.
+    each decode step reads and sampled the nano model 1.13x (eval) to 1.23x (GRPO) faster
+    (2026-12-04, benchmarks/results/RESULTS.md), but it samples from a policy a little off the
+    float32 one the trainer scores, and it changes every recorded run's tokens.
     fallback: on an unsupported model or config, call HF generate instead of raising.
     """
     if attn not in _ATTN:
