@@ -59,6 +59,22 @@ def completion_lengths(seqs, prompt_len, eos=(1,)):
     return torch.where(is_eos.any(1), is_eos.int().argmax(1) + 1, torch.full((len(comp),), comp.shape[1]))
 
 
+def first_decode_logits(model, enc, attn, capacity, dtype=torch.float32):
+    """The logits of fastgen's first decode step after the prefill, on caches of ``capacity``
+    positions in ``dtype`` (the "bmm" attention attends over all of them, unwritten ones masked)."""
+    W = fastgen._Weights(model)
+    P = enc["input_ids"].shape[1]
+    cos, sin = fastgen._rope_tables(W, capacity, torch.device("cpu"))
+    mask = enc["attention_mask"].bool()
+    pos = (enc["attention_mask"].cumsum(-1) - 1).masked_fill(~mask, 0)
+    caches = [(torch.zeros(len(mask), W.n_kv, capacity, W.head_dim, dtype=dtype), torch.zeros(len(mask), W.n_kv, capacity, W.head_dim, dtype=dtype)) for _ in W.layers]
+    keymask = torch.zeros(len(mask), capacity, dtype=torch.bool)
+    keymask[:, :P] = mask
+    with torch.no_grad():
+        first = fastgen._prefill(W, enc["input_ids"], mask, pos, cos, sin, caches).argmax(-1)
+        return fastgen._decode(W, first, pos[:, -1] + 1, P + 1, keymask, cos, sin, caches, attn)
+
+
 @pytest.mark.parametrize("heads", [(2, 2), (4, 2)])  # nano's shape, and grouped-query attention
 def test_greedy_identical(tok, heads):
     model = random_model(tok, *heads)
@@ -222,20 +238,8 @@ def test_bmm_attention(tok, heads):
     assert torch.equal(a, b)
     assert completion_lengths(a, P).max() > 2 * fastgen._CHUNK  # the cache grew at least twice
     # the first decode step's logits, bmm against sdpa
-    W = fastgen._Weights(model)
-    T = P + 4
-    cos, sin = fastgen._rope_tables(W, T, torch.device("cpu"))
-    mask = enc["attention_mask"].bool()
-    pos = (enc["attention_mask"].cumsum(-1) - 1).masked_fill(~mask, 0)
-    logits = {}
-    for attn, cap in (("sdpa", T), ("bmm", P + fastgen._CHUNK)):
-        caches = [(torch.zeros(len(mask), W.n_kv, cap, W.head_dim), torch.zeros(len(mask), W.n_kv, cap, W.head_dim)) for _ in W.layers]
-        keymask = torch.zeros(len(mask), T + fastgen._CHUNK, dtype=torch.bool)
-        keymask[:, :P] = mask
-        with torch.no_grad():
-            first = fastgen._prefill(W, enc["input_ids"], mask, pos, cos, sin, caches).argmax(-1)
-            logits[attn] = fastgen._decode(W, first, pos[:, -1] + 1, P + 1, keymask, cos, sin, caches, attn)
-    assert torch.allclose(logits["bmm"], logits["sdpa"], atol=1e-5, rtol=1e-5)
+    bmm = first_decode_logits(model, enc, "bmm", P + fastgen._CHUNK)
+    assert torch.allclose(bmm, first_decode_logits(model, enc, "sdpa", P + 4), atol=1e-5, rtol=1e-5)
     runs = []
     for every in (0.0, 0.5, 1.0):
         torch.manual_seed(3)
@@ -251,19 +255,7 @@ def test_bf16_kv_cache_is_close_to_float32_and_refused_elsewhere(tok):
     model = random_model(tok, 4, 2, eos_boost=8.0)
     enc = encode(tok, PROMPTS * 8)
     P = enc["input_ids"].shape[1]
-    W = fastgen._Weights(model)
-    T = P + fastgen._CHUNK
-    cos, sin = fastgen._rope_tables(W, T, torch.device("cpu"))
-    mask = enc["attention_mask"].bool()
-    pos = (enc["attention_mask"].cumsum(-1) - 1).masked_fill(~mask, 0)
-    logits = {}
-    for dtype in (torch.float32, torch.bfloat16):
-        caches = [(torch.zeros(len(mask), W.n_kv, T, W.head_dim, dtype=dtype), torch.zeros(len(mask), W.n_kv, T, W.head_dim, dtype=dtype)) for _ in W.layers]
-        keymask = torch.zeros(len(mask), T, dtype=torch.bool)
-        keymask[:, :P] = mask
-        with torch.no_grad():
-            first = fastgen._prefill(W, enc["input_ids"], mask, pos, cos, sin, caches).argmax(-1)
-            logits[dtype] = fastgen._decode(W, first, pos[:, -1] + 1, P + 1, keymask, cos, sin, caches, "bmm")
+    logits = {dtype: first_decode_logits(model, enc, "bmm", P + fastgen._CHUNK, dtype) for dtype in (torch.float32, torch.bfloat16)}
     diff = (logits[torch.bfloat16] - logits[torch.float32]).abs().max()
     assert 0 < diff < 0.02 * logits[torch.float32].std()
     gc = config(max_new=2 * fastgen._CHUNK + 5, do_sample=False)

@@ -537,10 +537,11 @@ def _sample(model, input_ids, attention_mask, gc, exact_rng, attn, compact_every
     # do (see _grow); the other modes slice a cache of the full length
     # (zeros: a masked position's weight is exactly 0, and 0 x garbage could be NaN)
     cap, alloc = (min(T, P + _CHUNK), torch.zeros) if attn == "bmm" else (T, torch.empty)
+    kv = kv_dtype or W.dtype  # the cache's dtype (generate's kv_dtype)
     caches = [
         (
-            alloc(B, W.n_kv, cap, W.head_dim, dtype=kv_dtype or W.dtype, device=device),
-            alloc(B, W.n_kv, cap, W.head_dim, dtype=kv_dtype or W.dtype, device=device),
+            alloc(B, W.n_kv, cap, W.head_dim, dtype=kv, device=device),
+            alloc(B, W.n_kv, cap, W.head_dim, dtype=kv, device=device),
         )
         for _ in W.layers
     ]
