@@ -38,9 +38,16 @@ def eos_ids(generation_config: GenerationConfig) -> list[int]:
 
 
 def sampling_config(
-    model, tokenizer, max_new_tokens: int, temperature: float = 1.0, top_p: float = 1.0, top_k: int = 0
+    model,
+    tokenizer,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    top_k: int = 0,
+    stop_strings: list[str] | None = None,
 ) -> GenerationConfig:
-    """The sampling GRPOTrainer uses (no top-k unless asked); temperature 0 means greedy."""
+    """The sampling GRPOTrainer uses (no top-k unless asked); temperature 0 means greedy.
+    ``stop_strings`` end a completion after the string, kept (``tinyzero.stops``)."""
     eos = [tokenizer.eos_token_id] + [e for e in eos_ids(model.generation_config) if e != tokenizer.eos_token_id]
     kwargs: dict[str, Any] = {"do_sample": temperature > 0}
     if temperature > 0:
@@ -50,6 +57,7 @@ def sampling_config(
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=eos,
         disable_compile=True,
+        stop_strings=stop_strings or None,
         **kwargs,
     )
 
@@ -88,6 +96,9 @@ def generate(
     config = copy.deepcopy(generation_config)
     config.num_return_sequences = num_return_sequences
     config.use_cache = True  # activation checkpointing turns the model's default off
+    # generate reads stop strings only through the tokenizer; after a stop it pads the row
+    stop = {"tokenizer": tokenizer} if config.stop_strings else {}
+    pad = generation_config.pad_token_id
     was_training = model.training
     model.eval()
     out: list[list[Generation]] = []
@@ -102,13 +113,16 @@ def generate(
                 enc = tokenizer(
                     chunk, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=not chat
                 ).to(device)
-                seqs = model.generate(**enc, generation_config=config)
+                seqs = model.generate(**enc, generation_config=config, **stop)
                 completions = seqs[:, enc["input_ids"].shape[1] :].tolist()
                 for p in range(len(chunk)):
                     group = []
                     for ids in completions[p * num_return_sequences : (p + 1) * num_return_sequences]:
                         end = next((i for i, t in enumerate(ids) if t in eos), None)
                         ids = ids if end is None else ids[: end + 1]
+                        if stop and end is None and pad is not None:  # a pad that is not eos: the stop's fill
+                            while ids and ids[-1] == pad:
+                                ids = ids[:-1]
                         text = tokenizer.decode(ids, skip_special_tokens=True)
                         group.append(Generation(text, ids, end is None and len(ids) >= max_new))
                     out.append(group)

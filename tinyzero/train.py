@@ -22,7 +22,7 @@ from pathlib import Path
 from trl import GRPOConfig, GRPOTrainer, ModelConfig, RLOOConfig, RLOOTrainer, ScriptArguments, get_peft_config
 from trl.rewards import get_soft_overlong_punishment
 
-from tinyzero import buckets, callbacks, cli, fastgen, runfiles
+from tinyzero import buckets, callbacks, cli, fastgen, runfiles, stops
 from tinyzero.checkpoints import find_checkpoint
 from tinyzero.models import load_model_and_tokenizer, set_training_dtypes
 from tinyzero.nano import traces
@@ -70,6 +70,7 @@ class TinyZeroArguments(ScriptArguments):
         default=1, metadata={"help": "Score each batch in N length buckets, each cut to its own longest completion (tinyzero.buckets); 1: TRL's way, at the batch's longest."}
     )
     sampler: str = field(default="hf", metadata={"help": "hf (model.generate), fastgen (tinyzero.fastgen, CPU), or fastgen_exact (HF's random stream)."})
+    stop_at_answer: bool = field(default=False, metadata={"help": "End each completion at </answer>, kept, with generate and vLLM alike (tinyzero.stops)."})  # gpu: issue 35
     resume: bool = field(default=False, metadata={"help": "Continue from the last checkpoint in output_dir."})
     plot: bool = field(default=True, metadata={"help": "Write the plots and samples.md when training ends."})
 
@@ -146,6 +147,7 @@ def main(script_args: TinyZeroArguments, training_args: GRPOConfig, model_args: 
         raise ValueError("reward_weights is set by tinyzero from reward, format_weight and overlong_cache; use those")
     if script_args.trainer == "rloo":
         training_args = rloo_config(training_args)
+    stops.configure(training_args, script_args.stop_at_answer)  # gpu (issue 35): before anything loads
 
     # Data: training prompts, and a fixed held-out set from the test split. The task is the data's.
     name, template = script_args.dataset_name, script_args.template
@@ -202,6 +204,7 @@ def main(script_args: TinyZeroArguments, training_args: GRPOConfig, model_args: 
         callbacks=[callbacks.MetricsFileCallback(), heldout, callbacks.CompactProgressCallback(), *extra],
     )
     heldout.bind(trainer)  # it samples with the trainer's model and settings, and logs into its rows
+    stops.install(trainer)  # gpu (issue 35): TRL's generate gets the tokenizer its stop strings need
     fastgen.use_sampler(trainer, script_args.sampler, script_args.sampling_workers)  # TRL's sampling and the held-out eval call model.generate
     if script_args.sampling_threads:
         with_threads(trainer.model, script_args.sampling_threads)
