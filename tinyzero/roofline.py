@@ -258,7 +258,7 @@ def measure_matmul_rate(config, rows: int, *, device="cpu", dtype=None, repeats:
     rate = _best_over_threads(device, one_pass)
     if by_shape is not None:
         by_shape.update(found)
-    del mats
+    mats.clear()
     if device.type == "cuda":
         torch.cuda.empty_cache()
     return rate
@@ -271,10 +271,10 @@ def measure_bandwidth(*, device="cpu", nbytes: int | None = None, repeats: int =
 
     device = _device(device)
     nbytes = nbytes or (2**30 if device.type == "cuda" else 64 * 2**20)
-    src = torch.ones(nbytes, dtype=torch.uint8, device=device)
-    dst = torch.empty_like(src)
-    rate = _best_over_threads(device, lambda: 2.0 * nbytes / _median_seconds(lambda: dst.copy_(src), device, repeats))
-    del src, dst
+    buffers = [torch.ones(nbytes, dtype=torch.uint8, device=device)]
+    buffers.append(torch.empty_like(buffers[0]))
+    rate = _best_over_threads(device, lambda: 2.0 * nbytes / _median_seconds(lambda: buffers[1].copy_(buffers[0]), device, repeats))
+    buffers.clear()
     if device.type == "cuda":
         torch.cuda.empty_cache()
     return rate
