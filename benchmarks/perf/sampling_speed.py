@@ -1,8 +1,8 @@
 """How fast the nano model samples: HF generate vs tinyzero.fastgen, against the arithmetic floor.
 
-    python benchmarks/sampling_speed.py                      # GRPO shape, 1 thread, hf + fast
-    python benchmarks/sampling_speed.py --shape eval --threads 1 2
-    python benchmarks/sampling_speed.py --methods hf fast exact --repeats 3 --max_new 256
+    python benchmarks/perf/sampling_speed.py                      # GRPO shape, 1 thread, hf + fast
+    python benchmarks/perf/sampling_speed.py --shape eval --threads 1 2
+    python benchmarks/perf/sampling_speed.py --methods hf fast exact --repeats 3 --max_new 256
 
 Shapes (as recipes/nano.yaml samples them):
 - ``grpo``: 16 prompts x 16 completions = 256 rows in one generate call, up to 256 new tokens,

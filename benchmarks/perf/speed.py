@@ -1,9 +1,9 @@
 """The main command's speed, phase by phase, against its floor; an old checkout side by side.
 
-    python benchmarks/speed.py                       # this checkout
-    python benchmarks/speed.py --old 9c7fb1f         # and that commit (or a checkout folder), same run
-    python benchmarks/speed.py --old 9c7fb1f --busy  # also this checkout with one busy process alongside
-    python benchmarks/speed.py --old 9c7fb1f --full  # the two real main commands, each phase beside its floor
+    python benchmarks/perf/speed.py                       # this checkout
+    python benchmarks/perf/speed.py --old 9c7fb1f         # and that commit (or a checkout folder), same run
+    python benchmarks/perf/speed.py --old 9c7fb1f --busy  # also this checkout with one busy process alongside
+    python benchmarks/perf/speed.py --old 9c7fb1f --full  # the two real main commands, each phase beside its floor
 
 What it runs, in each checkout, as a new user would (its own recipes, its own thread policy,
 a fresh TINYZERO_HOME so the base model is built from scratch, subprocesses with that
@@ -487,9 +487,9 @@ def main(argv=None) -> int:
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="tinyzero-speed-"))
     work.mkdir(parents=True, exist_ok=True)
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    print(f"# benchmarks/speed.py, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} CPUs, "
+    print(f"# benchmarks/perf/speed.py, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} CPUs, "
           f"this checkout {commit}{f', old {args.old}' if args.old else ''}")
-    print(f"command: python benchmarks/speed.py {' '.join(sys.argv[1:] if argv is None else argv)}", flush=True)
+    print(f"command: python benchmarks/perf/speed.py {' '.join(sys.argv[1:] if argv is None else argv)}", flush=True)
     measure, what, key = (measure_main, "main command", "wall_s") if args.full else (measure_checkout, "scaled main command", "scaled_main_s")
     old = None
     if args.old:
