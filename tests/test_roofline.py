@@ -71,6 +71,18 @@ def test_floor_is_the_slower_of_arithmetic_and_memory():
     assert rates.floor(1000) == 10.0 and rates.floor(1000, 500) == 50.0
 
 
+def test_sampling_floor_by_hand():
+    # prompt 3, completion 4: 6 tokens run; linear FLOPs 2*144*6 + lm head 2*40*4 = 1728 + 320;
+    # attention 16 * 21 keys = 336; 3 decode steps read the weights (204 x 4 bytes) and 15 KV
+    # positions of 16 bytes
+    rates = roofline.Rates(matmul_flops_per_s=100.0, bandwidth_bytes_per_s=10.0)
+    f = roofline.sampling_floor(TINY, [3], [4], rates)
+    assert (f["flops"], f["weight_bytes"], f["kv_bytes"]) == (1728 + 320 + 336, 3 * 816, 240)
+    assert f["linear_s"] == max(2048 / 100, 3 * 816 / 10) == 244.8
+    assert f["attention_s"] == max(336 / 100, 240 / 10) == 24.0
+    assert f["s"] == f["linear_s"] + f["attention_s"]
+
+
 def test_measured_rates_on_the_cpu():
     by_shape = {}
     rate = roofline.measure_matmul_rate(TINY, 8, repeats=1, by_shape=by_shape)

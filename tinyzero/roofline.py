@@ -5,9 +5,8 @@ the same work can only differ by the work::
 
     from tinyzero import roofline
     rates = roofline.measure(model.config, rows=256)               # this device, now
-    flops = roofline.sampling_flops(model.config, prompt_lens, completion_lens)["total"]
-    nbytes = roofline.decode_bytes(model.config, prompt_lens, completion_lens)
     seconds = rates.floor(flops, nbytes)                           # max(flops / rate, bytes / bandwidth)
+    roofline.sampling_floor(model.config, prompt_lens, completion_lens, rates)["s"]   # a sampling call's
 
 The model (any object with ``transformers.Qwen2Config``'s attribute names):
 
@@ -22,6 +21,11 @@ The model (any object with ``transformers.Qwen2Config``'s attribute names):
 - Bytes of a decode loop: each step reads the weights once (shared by the batch's rows) and
   every live row's cached keys and values for its context; step k of a row with prompt p
   reads p + k positions. The prefill is compute-bound and its bytes are not counted.
+- A sampling call's floor (``sampling_floor``) is the floor of its linear layers (their FLOPs,
+  the weights read once per step) plus the floor of its attention (its FLOPs, the KV cache
+  read): the two run one after the other in every layer, and at sampling's shapes the first is
+  bound by arithmetic and the second by memory, so one ``floor`` over the summed work would
+  let the attention's reads hide under the matmuls' arithmetic, which they cannot.
 
 The rates (``measure``):
 
@@ -146,6 +150,21 @@ class Rates:
 
     def floor(self, flops: float, nbytes: float = 0.0) -> float:
         return floor(flops, nbytes, self.matmul_flops_per_s, self.bandwidth_bytes_per_s)
+
+
+def sampling_floor(config, prompt_lens: Sequence[int], completion_lens: Sequence[int], rates: Rates, *,
+                   kv_itemsize: int = 4, weight_bytes: int | None = None) -> dict:
+    """Floor seconds of one sampling call (see the module docstring): ``linear_s`` + ``attention_s``
+    = ``s``, with the work they count (``flops``, ``tokens``, ``weight_bytes``, ``kv_bytes``)."""
+    f = sampling_flops(config, prompt_lens, completion_lens)
+    if weight_bytes is None:
+        weight_bytes = param_counts(config)["total"] * kv_itemsize
+    steps = max((max(n - 1, 0) for n in completion_lens), default=0)
+    kv = kv_read_bytes(config, prompt_lens, completion_lens, kv_itemsize)
+    linear = rates.floor(f["matmul"] + f["lm_head"], steps * weight_bytes)
+    attention = rates.floor(f["attention"], kv)
+    return {"flops": f["total"], "tokens": f["tokens"], "weight_bytes": steps * weight_bytes, "kv_bytes": kv,
+            "linear_s": linear, "attention_s": attention, "s": linear + attention}
 
 
 # --- measuring the rates ------------------------------------------------------------------
