@@ -4,23 +4,46 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from tinyzero import grid
+
 REPO = Path(__file__).resolve().parent.parent
+SCRIPTS = sorted((REPO / "benchmarks").glob("*/*.py"))
 
 
 def load(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    """A benchmark script as a module: ``name`` is its path under benchmarks/, e.g. "perf/speed"."""
+    spec = importlib.util.spec_from_file_location(name.replace("/", "."), REPO / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
+def test_benchmarks_are_grouped_and_edit_no_sys_path():
+    assert {p.parent.name for p in SCRIPTS} >= {"experiments", "perf", "analysis"}
+    for path in [*SCRIPTS, *(REPO / "notebooks").rglob("*.ipynb")]:
+        assert "sys.path" not in path.read_text(), f"{path.relative_to(REPO)} edits sys.path: import the installed package"
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.relative_to(REPO / "benchmarks").as_posix())
+def test_script_help_runs(path):
+    """Each script runs as ``python benchmarks/<group>/<name>.py --help`` with only the package
+    importable (PYTHONPATH: this checkout, as ``pip install -e .`` gives a user)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, str(path), "--help"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "usage:" in done.stdout
+
+
 def test_trace_depth_counts_each_attempt_position():
-    depth = load("trace_depth")
+    depth = load("analysis/run_report")
     completions = [
         # 1st attempt: right arithmetic, a miss; 2nd: right arithmetic, a hit checked "yes"
         "<think>3+5=8 8*4=32 vs 23 high\n3*5=15 15+4=19 vs 19 yes\n"
@@ -42,17 +65,19 @@ def test_trace_depth_counts_each_attempt_position():
 
 
 def test_trace_depth_rejects_a_file_that_is_not_eval_samples(tmp_path):
-    depth = load("trace_depth")
+    depth = load("analysis/run_report")
     bad = tmp_path / "metrics.jsonl"
     bad.write_text(json.dumps({"step": 0}) + "\n")
     with pytest.raises(SystemExit, match="not an eval samples file"):
-        depth.main([str(bad)])
+        depth.main(["--samples", str(bad)])
     with pytest.raises(SystemExit, match="no such file"):
-        depth.main([str(tmp_path / "missing.jsonl")])
+        depth.main(["--samples", str(tmp_path / "missing.jsonl")])
+    with pytest.raises(SystemExit):  # neither run folders nor samples
+        depth.main([])
 
 
 def test_search_probe_splits_completions_by_what_followed_the_first_attempt():
-    probe = load("search_probe")
+    probe = load("analysis/search_probe")
     row = {"nums": [3, 5, 4], "target": 19}
     completions = [
         # a miss, then another attempt that hits, checked "yes" and answered: reward 1
@@ -71,13 +96,13 @@ def test_search_probe_splits_completions_by_what_followed_the_first_attempt():
 @pytest.mark.slow
 def test_robustness_grid_at_a_tiny_size(tmp_path, monkeypatch):
     monkeypatch.setenv("TINYZERO_HOME", str(tmp_path / "home"))  # the subprocesses' base-model cache
-    grid = load("robustness")
+    robustness = load("experiments/robustness")
     pretrain = "--num_traces 64 --max_steps 2 --batch_size 8 --hidden_size 32 --intermediate_size 64 --num_layers 1 --warmup_steps 0"
     train = ("--max_steps 1 --eval_every 0 --num_generations 4 --per_device_train_batch_size 8 --steps_per_generation 1 "
              "--max_completion_length 8 --plot false")
     argv = ["--pretrain_seeds", "0", "3", "--grpo_seeds", "1", "--eval_seeds", "0", "1", "--n", "4", "--jobs", "2",
             "--out", str(tmp_path / "grid"), "--pretrain_args", pretrain, "--train_args", train]
-    record = grid.main(argv)
+    record = robustness.main(argv)
     r, r3 = record["rows"]
     assert (r["pretrain_seed"], r["grpo_seed"]) == (0, 1) and (r3["pretrain_seed"], r3["grpo_seed"]) == (3, 1)
     assert 0 <= r["base_accuracy"] <= 1 and 0 <= r["final_accuracy"] <= 1 and r["final_accuracy_std"] >= 0
@@ -88,12 +113,11 @@ def test_robustness_grid_at_a_tiny_size(tmp_path, monkeypatch):
     assert "median run:" in table and "| 0 | 1 |" in table and "| 3 | 1 |" in table
     # a second call reuses the finished run and evals: nothing is retrained
     stamp = (tmp_path / "grid" / "runs" / "p0-g1" / "summary.json").stat().st_mtime
-    grid.main(argv)
+    robustness.main(argv)
     assert (tmp_path / "grid" / "runs" / "p0-g1" / "summary.json").stat().st_mtime == stamp
 
 
 def test_robustness_verdict():
-    grid = load("robustness")
     rows = [
         {"accuracy_x": 5.0, "thinking_x": 4.0, "final truncation_rate": 0.05},
         {"accuracy_x": 4.0, "thinking_x": 3.5, "final truncation_rate": 0.08},
@@ -108,7 +132,7 @@ def test_robustness_verdict():
 def test_speed_benchmark_at_a_tiny_size(tmp_path, capsys):
     """benchmarks/speed.py end to end at tiny sizes; the report with an old checkout and a busy
     run is fed this run's figures (the same measure_checkout makes all three)."""
-    speed = load("speed")
+    speed = load("perf/speed")
     pretrain = ["num_traces=64", "hidden_size=32", "intermediate_size=64", "num_layers=1", "batch_size=8", "warmup_steps=0"]
     train = ["num_generations=4", "per_device_train_batch_size=8", "steps_per_generation=1", "max_completion_length=8",
              "eval_size=8", "eval_batch_size=8", "plot=false"]
@@ -134,7 +158,7 @@ def test_speed_benchmark_full_main_commands_at_a_tiny_size(tmp_path, capsys):
     """--full runs the real main command (here this checkout's only, loading the shipped base
     model) and splits its wall time; the report with an old checkout and a busy run is fed this
     run's figures (the same measure_main makes all three)."""
-    speed = load("speed")
+    speed = load("perf/speed")
     train = ["max_steps=2", "eval_every=2", "num_generations=4", "per_device_train_batch_size=8", "steps_per_generation=1",
              "max_completion_length=8", "eval_size=8", "eval_batch_size=8", "plot=false", "save_strategy=no"]
     out = tmp_path / "speed.json"
@@ -147,14 +171,14 @@ def test_speed_benchmark_full_main_commands_at_a_tiny_size(tmp_path, capsys):
     assert new["accuracy_first"] is not None
     printed = capsys.readouterr().out
     assert "| main command, wall |" in printed and "of which the 2 held-out evals" in printed
-    assert re.search(r"KV-cache reads.*against FLOPs \+ reads: sampling \d+\.\dx, evals \d+\.\dx", printed)
+    assert re.search(r"sampling floors, linear layers \+ attention: GRPO sampling [\d.]+ s \+ [\d.e-]+ s, evals .* GB/s \(copy\)", printed)
     both = speed.report_main(new, new, new, speed.parse(argv))
     assert "old / new" in both and "| 1.00x |" in both and "= 1.00x (target <= 2x: met)" in both
 
 
 def test_same_run(tmp_path, capsys):
     """benchmarks/same_run.py: equal in every figure but the timings, or the first difference."""
-    same_run = load("same_run")
+    same_run = load("analysis/same_run")
     rows = [{"step": 0, "eval/accuracy": 0.25, "time/eval": 1.0}, {"step": 1, "loss": 0.5, "step_time": 2.0, "time/generation": 1.0}]
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     a.write_text("\n".join(json.dumps(r) for r in rows))
@@ -172,7 +196,7 @@ def test_same_run(tmp_path, capsys):
 
 
 def test_speed_rejects_a_failing_command(tmp_path):
-    speed = load("speed")
+    speed = load("perf/speed")
     with pytest.raises(SystemExit, match="failed"):
         speed.run(REPO, tmp_path, ["-m", "tinyzero.pretrain", "--no_such_flag", "1"], tmp_path / "log")
 
@@ -186,7 +210,7 @@ def test_variants_at_a_tiny_size(tmp_path, monkeypatch):
     """benchmarks/variants.py: each variant trains from the same base model with its one change,
     the table has a row per run, the figure is written, and --reuse takes a finished run as is."""
     monkeypatch.setenv("TINYZERO_HOME", str(tmp_path / "home"))  # pretraining seed 0: the shipped model, not built
-    variants = load("variants")
+    variants = load("experiments/variants")
     out = tmp_path / "v"
     argv = ["--variants", "rloo", "flipped", "--seeds", "1", "--eval_seeds", "0", "1", "--n", "4", "--jobs", "2",
             "--out", str(out), "--train_args", TINY_TRAIN]
@@ -204,7 +228,7 @@ def test_variants_at_a_tiny_size(tmp_path, monkeypatch):
 def test_distillation_comparison_at_a_tiny_size(tmp_path, monkeypatch):
     """benchmarks/distillation.py: a tiny small base, each arm from it, the teacher, one table."""
     monkeypatch.setenv("TINYZERO_HOME", str(tmp_path / "home"))
-    bench = load("distillation")
+    bench = load("experiments/distillation")
     from tinyzero.nano.pretrain import find_base_model, load_config
 
     teacher = find_base_model(load_config(None))  # the shipped base model: a nano model that gets a few right
@@ -222,28 +246,18 @@ def test_distillation_comparison_at_a_tiny_size(tmp_path, monkeypatch):
     assert "| small-sft-g1 |" in (tmp_path / "d" / "table.md").read_text()
 
 
-def test_kv_layout_at_a_tiny_size(capsys):
-    """benchmarks/kv_layout.py: a table row per context, both V layouts' bits compared."""
-    load("kv_layout").main(["--rows", "4", "--contexts", "8", "16", "--n", "2", "--dtypes", "bfloat16"])
+def test_sampling_speed_at_a_tiny_size(capsys):
+    """benchmarks/perf/sampling_speed.py: a row per method with its floor from tinyzero.roofline,
+    and the profiler's table of one call (--ops)."""
+    load("perf/sampling_speed").main(["--model", "random", "--prompts", "2", "--generations", "4", "--max_new", "8",
+                                      "--repeats", "1", "--methods", "hf", "fast", "--ops", "3"])  # fmt: skip
     out = capsys.readouterr().out
-    assert "copy bandwidth" in out
-    rows = [line for line in out.splitlines() if re.match(r"\| (8|16) \|", line)]
-    assert len(rows) == 2 and all(line.count("|") == 11 for line in rows)
-    # which layout keeps p.V's bits is the kernel's, a measurement, not asserted here
-    assert all(line.rstrip(" |").split("|")[-1].strip() in ("True", "False") for line in rows)
-
-
-def test_sampling_profile_at_a_tiny_size(capsys):
-    """benchmarks/sampling_profile.py: a call's parts at 1 and 2 workers add up to its wall time,
-    its floors at 1 and 2 threads, and the profiler's table."""
-    load("sampling_profile").main(["--model", "random", "--prompts", "2", "--generations", "16", "--max_new", "8", "--repeats", "1", "--ops", "3"])
-    out = capsys.readouterr().out
-    for workers in (1, 2):
-        line = next(line for line in out.splitlines() if line.startswith(f"workers {workers}: "))
-        figures = dict(re.findall(r"(\w[\w ]*?) (-?[\d.]+) s", line.split(": ", 1)[1]))
-        assert set(figures) == {"total", "prefill", "decode steps", "cache growth", "bookkeeping"}
-        assert float(figures["bookkeeping"]) >= -0.01 and float(figures["decode steps"]) > 0
-    assert "floors at 1 thread(s)" in out and "floors at 2 thread(s)" in out
+    rows = {line.split()[1]: line.split() for line in out.splitlines() if line.startswith("grpo ")}
+    assert set(rows) == {"hf", "fast"}
+    for cells in rows.values():  # shape, method, threads, seconds, tokens, tok/s, floor s, ratio, kv s
+        tokens, ratio = int(cells[4]), float(cells[7])
+        assert 0 < tokens <= 8 * 8 and 0 < ratio < float("inf")  # the floor is positive and finite
+    assert "floor of the last run:" in out and "KV reads" in out
     assert "aten::" in out  # the profiler's table
 
 
@@ -253,7 +267,7 @@ def test_search_bound_is_the_mean_of_a_simulated_perfect_searcher(tmp_path):
     from tinyzero.nano.corpus import chains, check_line
     from tinyzero.stats import thinking_length
 
-    bound = load("search_bound")
+    bound = load("analysis/search_bound")
     # no chain reaches 1000: all 9 lines, joined by 8 newlines
     none = bound.perfect_search([3, 5, 4], 1000)
     assert none["hits"] == 0 and none["attempts"] == 9

@@ -1,9 +1,9 @@
 """How long can a useful search be on the nano task? The thinking of a perfect searcher.
 
-    python benchmarks/search_bound.py                                        # the held-out split
-    python benchmarks/search_bound.py --grid benchmarks/results/lr2e-4/grid.json
-    python benchmarks/search_bound.py --split train
-    python benchmarks/search_bound.py --pairings all     # a writer that may start with any two numbers
+    python benchmarks/analysis/search_bound.py                                        # the held-out split
+    python benchmarks/analysis/search_bound.py --grid benchmarks/results/lr2e-4/grid.json
+    python benchmarks/analysis/search_bound.py --split train
+    python benchmarks/analysis/search_bound.py --pairings all     # a writer that may start with any two numbers
 
 The nano corpus's writer (``tinyzero.nano.corpus``) tries the 9 chains ``(a o1 b) o2 c`` over
 ``+ * -``, numbers in the prompt's order (``--pairings all``: any two first, 27 chains), each
@@ -26,15 +26,12 @@ characters on repeats and re-checks; a target above it cannot be met by searchin
 from __future__ import annotations
 
 import json
-import sys
 from fractions import Fraction
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tinyzero.cli import ArgumentParser  # noqa: E402
-from tinyzero.nano.corpus import PAIRINGS, chains, check_line  # noqa: E402
-from tinyzero.tasks.data import load_task_data  # noqa: E402
+from tinyzero.cli import ArgumentParser
+from tinyzero.nano.corpus import PAIRINGS, chains, check_line
+from tinyzero.tasks.data import load_task_data
 
 THINKING_X = 3.0  # issue 12: every run's thinking >= 3x its base model's
 

@@ -1,8 +1,8 @@
 """R1's comparison at nano scale: distil the RL-trained model into a smaller one, or run RL on the smaller one.
 
-    python benchmarks/distillation.py --teacher runs/nano --jobs 2     # the teacher: python -m tinyzero.train's output
-    python benchmarks/distillation.py --teacher runs/nano --seeds 42 1 # two training seeds per arm
-    python benchmarks/distillation.py --teacher runs/nano --seeds 42 1 --token_seeds 42  # token: one
+    python benchmarks/experiments/distillation.py --teacher runs/nano --jobs 2     # the teacher: python -m tinyzero.train's output
+    python benchmarks/experiments/distillation.py --teacher runs/nano --seeds 42 1 # two training seeds per arm
+    python benchmarks/experiments/distillation.py --teacher runs/nano --seeds 42 1 --token_seeds 42  # token: one
 
 On the same held-out problems, measured as the robustness grid measures (``tinyzero.eval``: all
 ``--n`` problems, one sample each at the recipe's temperature, for every ``--eval_seeds`` seed):
@@ -30,13 +30,9 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-from robustness import PRICE, _f, _run, evaluate, pretrained, recipe_keys, write_record  # noqa: E402
-
-from tinyzero.cli import ArgumentParser  # noqa: E402
+from tinyzero.cli import ArgumentParser
+from tinyzero.grid import PRICE, evaluate, fmt, pretrained, recipe_keys, run, write_record
+from tinyzero.paths import REPO
 
 SMALL = "recipes/nano-small-pretrain.yaml"
 
@@ -44,13 +40,13 @@ SMALL = "recipes/nano-small-pretrain.yaml"
 def arm(name: str, cmd: list[str], run_dir: Path, out: Path) -> dict:
     """Run one arm's command unless its run is finished; (summary, seconds)."""
     if not (run_dir / "summary.json").is_file():
-        _run([sys.executable, *cmd, "--output_dir", str(run_dir)], out / "logs" / f"{name}.log")
+        run([sys.executable, *cmd, "--output_dir", str(run_dir)], out / "logs" / f"{name}.log")
     summary = json.loads((run_dir / "summary.json").read_text())
     return {"seconds": summary.get("wall_seconds", summary.get("seconds")), "summary": summary}
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = ArgumentParser(prog="python benchmarks/distillation.py", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python benchmarks/experiments/distillation.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--teacher", type=Path, required=True, help="the RL-trained model (python -m tinyzero.train's output_dir)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[42], help="training seeds of each arm")
     parser.add_argument("--token_seeds", type=int, nargs="*", default=None,
@@ -103,11 +99,11 @@ def main(argv: list[str] | None = None) -> dict:
             "seconds (its command)", "teacher samples kept"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r["arm"], f"{_f(r['accuracy'])} ± {_f(r['accuracy_std'])}", _f(r["thinking"], 0), *(_f(r.get(k), 2) for k, _ in PRICE),
-                 _f(r["seconds"], 0), str(r["kept"] or "-")]  # fmt: skip
+        cells = [r["arm"], f"{fmt(r['accuracy'])} ± {fmt(r['accuracy_std'])}", fmt(r["thinking"], 0), *(fmt(r.get(k), 2) for k, _ in PRICE),
+                 fmt(r["seconds"], 0), str(r["kept"] or "-")]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     text = "\n".join(lines) + f"\n\nsmall base: {base} ({base_pre.get('parameters', 0):,} parameters); teacher: {args.teacher}"
-    record = write_record(out, "benchmarks/distillation.py", argv, args, "distillation.json", text, small_base=str(base), rows=rows)
+    record = write_record(out, "benchmarks/experiments/distillation.py", argv, args, "distillation.json", text, small_base=str(base), rows=rows)
     print(text)
     return record
 

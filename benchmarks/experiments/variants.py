@@ -1,8 +1,8 @@
 """Is it the reward or the algorithm? The nano recipe under GRPO, RLOO and three control rewards.
 
-    python benchmarks/variants.py --jobs 2                        # 5 variants x 2 seeds on the shipped base model
-    python benchmarks/variants.py --variants grpo rloo --seeds 42 # a subset
-    python benchmarks/variants.py --reuse grpo-g42=runs/robustness/runs/p0-g42   # a finished run, not run again
+    python benchmarks/experiments/variants.py --jobs 2                        # 5 variants x 2 seeds on the shipped base model
+    python benchmarks/experiments/variants.py --variants grpo rloo --seeds 42 # a subset
+    python benchmarks/experiments/variants.py --reuse grpo-g42=runs/robustness/runs/p0-g42   # a finished run, not run again
 
 Every variant is the recipe (``recipes/nano.yaml``) on the same base model (the recipe's own,
 pretraining seed 0) and the same GRPO seeds, with one thing changed:
@@ -27,17 +27,12 @@ from __future__ import annotations
 
 import shlex
 import statistics
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-from robustness import PRICE, _f, base_model, evaluate, recipe_keys, train_run, write_record  # noqa: E402
-
-from tinyzero.cli import ArgumentParser  # noqa: E402
+from tinyzero.cli import ArgumentParser
+from tinyzero.grid import PRICE, base_model, evaluate, fmt, recipe_keys, train_run, write_record
+from tinyzero.paths import REPO
 
 VARIANTS = {
     "grpo": [],
@@ -67,11 +62,11 @@ def table(base: dict, rows: list[dict], n_eval_seeds: int) -> str:
     head = ["variant", "seed", f"accuracy (mean ± std over {n_eval_seeds} seeds)", "x base", "thinking (chars)", "x base",
             *(label for _, label in PRICE)]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines.append("| " + " | ".join(["base model", "-", f"{_f(base['accuracy'])} ± {_f(base.get('accuracy_std', 0.0))}", "1.00",
-                                    _f(base["thinking_length"], 0), "1.00", *(_f(base.get(k), 2) for k, _ in PRICE)]) + " |")  # fmt: skip
+    lines.append("| " + " | ".join(["base model", "-", f"{fmt(base['accuracy'])} ± {fmt(base.get('accuracy_std', 0.0))}", "1.00",
+                                    fmt(base["thinking_length"], 0), "1.00", *(fmt(base.get(k), 2) for k, _ in PRICE)]) + " |")  # fmt: skip
     for r in rows:
-        cells = [r["variant"], str(r["seed"]), f"{_f(r['accuracy'])} ± {_f(r['accuracy_std'])}", _f(r["accuracy_x"], 2),
-                 _f(r["thinking"], 0), _f(r["thinking_x"], 2), *(_f(r.get(k), 2) for k, _ in PRICE)]  # fmt: skip
+        cells = [r["variant"], str(r["seed"]), f"{fmt(r['accuracy'])} ± {fmt(r['accuracy_std'])}", fmt(r["accuracy_x"], 2),
+                 fmt(r["thinking"], 0), fmt(r["thinking_x"], 2), *(fmt(r.get(k), 2) for k, _ in PRICE)]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     for name in dict.fromkeys(r["variant"] for r in rows):
@@ -81,7 +76,7 @@ def table(base: dict, rows: list[dict], n_eval_seeds: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = ArgumentParser(prog="python benchmarks/variants.py", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python benchmarks/experiments/variants.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 1], help="GRPO seeds (the trainer's --seed)")
     parser.add_argument("--pretrain_seed", type=int, default=0, help="the base model's pretraining seed (0: the shipped one)")
@@ -122,7 +117,7 @@ def main(argv: list[str] | None = None) -> dict:
                           title=f"The nano recipe's variants on base model p{args.pretrain_seed} (held-out: one sampling seed)",
                           colors=[names.index(v) for v, _ in grid], dashed=[args.seeds.index(s) > 0 for _, s in grid])  # fmt: skip
     record = write_record(
-        out, "benchmarks/variants.py", argv, args, "variants.json", f"{text}\n\nfigure: {figure.name}",
+        out, "benchmarks/experiments/variants.py", argv, args, "variants.json", f"{text}\n\nfigure: {figure.name}",
         base={"model": str(base), **{k: base_report.get(k) for k in ("accuracy", "accuracy_std", "thinking_length")}},
         runs={f"{v}-g{s}": str(run_dir[v, s]) for v, s in grid},
         rows=rows,

@@ -1,6 +1,6 @@
 """Are two runs the same run? Compare two metrics.jsonl files in every figure but the timings.
 
-    python benchmarks/same_run.py runs/nano/metrics.jsonl benchmarks/results/lr2e-4/metrics/p0-g42.metrics.jsonl
+    python benchmarks/analysis/same_run.py runs/nano/metrics.jsonl benchmarks/results/lr2e-4/metrics/p0-g42.metrics.jsonl
 
 Two runs of one recipe on one base model and seed, with different code (a faster sampler, a
 thread setting), are the same run when every logged figure that is not a time agrees exactly:

@@ -1,22 +1,18 @@
-"""Does the aha moment hold for every seed? The nano recipe over a grid of base models and GRPO seeds.
+"""A grid of training runs measured alike: the commands, the held-out evals, the record.
 
-    python benchmarks/robustness.py                                  # 3 pretraining x 2 GRPO seeds (hours on 2 cores)
-    python benchmarks/robustness.py --pretrain_seeds 0 1 2 --grpo_seeds 42 1 --eval_seeds 0 1 2
-    python benchmarks/robustness.py --out runs/robust --train_args "--max_steps 100"
+The experiments in ``benchmarks/experiments/`` (the seed grid, the variants, distillation) are
+grids of commands run as subprocesses, each with its own log, and reused when finished, so a
+killed grid continues where it stopped:
 
-For each pretraining seed it builds (or reuses) that base model (``python -m tinyzero.pretrain
---seed S``); for each GRPO seed it trains the recipe on it (``python -m tinyzero.train --seed G``);
-then it measures the base model and the final model the same way: all ``--n`` held-out
-problems, one sample each at the recipe's temperature, for every ``--eval_seeds`` seed
-(``python -m tinyzero.eval``), so each accuracy is a mean with its spread. It prints one row
-per run and the verdict against issue 12's targets (every run: accuracy >= 2.5x its base,
-thinking >= 3x, truncation <= 0.10; the median run: accuracy >= 4x), and writes ``grid.json``
-and ``table.md`` into ``--out`` with the command, machine and date. Finished runs and evals
-are reused, so a killed grid continues where it stopped. ``--jobs 2`` runs two commands at
-once: on a 2-core machine the grid takes about half the time, and each run's figures are the
-same as alone (a run gives the same bits at any thread count; tests/test_nano.py for
-pretraining; for GRPO, the main command at two threads gave the one-thread grid run p0-g42
-exactly, benchmarks/results/RESULTS.md, 2026-12-02).
+- ``pretrained`` / ``base_model``: a base model built (or found) by ``python -m tinyzero.pretrain``;
+- ``train_run``: ``python -m tinyzero.train`` on a base model, resumed if it was cut off;
+- ``evaluate``: ``python -m tinyzero.eval`` of a model on ``args.n`` held-out problems, one sample
+  each at the recipe's temperature, for every ``args.eval_seeds`` seed, so each accuracy is a mean
+  with its spread;
+- ``write_record``: the experiment's JSON record and ``table.md``, with the command, machine and date.
+
+And what a seed grid's record is read with (notebook 05 reads the recorded grids this way):
+``row`` (one run against its base), ``verdict`` (the grid against ``TARGETS``), ``table``.
 """
 
 from __future__ import annotations
@@ -29,14 +25,11 @@ import shlex
 import statistics
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from tinyzero.paths import REPO
 
-from tinyzero.cli import ArgumentParser  # noqa: E402
-
+# The seed grid's targets (issue 12): every run's accuracy and thinking x its base, the median run's accuracy.
 TARGETS = {"every_accuracy_x": 2.5, "every_thinking_x": 3.0, "median_accuracy_x": 4.0, "every_truncation_max": 0.10}
 # The price of the gain, shown beside it (eval keys; search/* for nano Countdown).
 PRICE = (
@@ -51,7 +44,8 @@ PRICE = (
 )
 
 
-def _run(cmd: list[str], log: Path) -> None:
+def run(cmd: list[str], log: Path) -> None:
+    """Run a command in the checkout, its output into ``log``; a failure ends the grid with one line."""
     print("$", shlex.join(cmd), flush=True)
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as f:
@@ -62,7 +56,7 @@ def _run(cmd: list[str], log: Path) -> None:
 
 def pretrained(pretrain_args: list[str], log: Path) -> Path:
     """The base model ``python -m tinyzero.pretrain <pretrain_args>`` builds (or finds): its folder."""
-    _run([sys.executable, "-m", "tinyzero.pretrain", *pretrain_args], log)
+    run([sys.executable, "-m", "tinyzero.pretrain", *pretrain_args], log)
     line = next(line for line in log.read_text().splitlines()[::-1] if line.startswith("[tinyzero] base model: "))
     return Path(line.removeprefix("[tinyzero] base model: "))
 
@@ -88,15 +82,17 @@ def write_record(out: Path, script: str, argv: list[str] | None, args, name: str
 
 
 def train_run(base: Path, seed: int, train_args: list[str], run_dir: Path, out: Path) -> dict:
+    """The run's summary.json: trained (or resumed) unless it is there."""
     if not (run_dir / "summary.json").is_file():
         resume = ["--resume"] if run_dir.exists() else []
         cmd = [sys.executable, "-m", "tinyzero.train", "--model_name_or_path", str(base), "--seed", str(seed),
                "--output_dir", str(run_dir), *train_args, *resume]  # fmt: skip
-        _run(cmd, out / "logs" / f"{run_dir.name}.log")
+        run(cmd, out / "logs" / f"{run_dir.name}.log")
     return json.loads((run_dir / "summary.json").read_text())
 
 
 def evaluate(model: Path, name: str, args, recipe: dict, out: Path) -> dict:
+    """The eval report of ``model`` (``args.n`` problems, ``args.eval_seeds``), saved as ``evals/<name>.json``."""
     path = out / "evals" / f"{name}.json"
     if path.is_file():  # reused only if it measured what is asked now (a grid grown from a screen)
         done = json.loads(path.read_text())
@@ -106,19 +102,20 @@ def evaluate(model: Path, name: str, args, recipe: dict, out: Path) -> dict:
         cmd = [sys.executable, "-m", "tinyzero.eval", "--model", str(model), "--n", str(args.n), "--k", "1",
                "--temperature", str(recipe["temperature"]), "--max_completion_length", str(recipe["max_completion_length"]),
                "--seeds", *map(str, args.eval_seeds), "--output", str(path)]  # fmt: skip
-        _run(cmd, out / "logs" / f"eval-{name}.log")
+        run(cmd, out / "logs" / f"eval-{name}.log")
     return json.loads(path.read_text())
 
 
 def recipe_keys(train_args: list[str]) -> dict:
     """The recipe's sampling settings, as the training run will use them (CLI overrides win)."""
-    from tinyzero import train  # noqa: PLC0415
+    from tinyzero import train  # noqa: PLC0415 (torch and TRL: only when a grid runs)
 
     _, grpo, _ = train.parse_args(train_args)
     return {"temperature": grpo.temperature, "max_completion_length": grpo.max_completion_length}
 
 
 def row(pseed: int, gseed: int, base: dict, final: dict) -> dict:
+    """One run of a seed grid: its final model's eval against its base model's."""
     out = {
         "pretrain_seed": pseed,
         "grpo_seed": gseed,
@@ -137,6 +134,7 @@ def row(pseed: int, gseed: int, base: dict, final: dict) -> dict:
 
 
 def verdict(rows: list[dict]) -> dict:
+    """A seed grid's rows against ``TARGETS``."""
     acc = [r["accuracy_x"] for r in rows]
     return {
         "runs": len(rows),
@@ -151,21 +149,23 @@ def verdict(rows: list[dict]) -> dict:
     }
 
 
-def _f(x, digits=3) -> str:
+def fmt(x, digits: int = 3) -> str:
+    """A figure of a table, '-' when missing (an older record)."""
     return "-" if x is None else f"{x:.{digits}f}"
 
 
 def table(rows: list[dict], v: dict, n_eval_seeds: int) -> str:
+    """A seed grid's markdown table and its verdict lines."""
     head = ["pretrain seed", "GRPO seed", f"accuracy base -> final (mean ± std over {n_eval_seeds} seeds)", "x",
             "thinking base -> final (chars)", "x", *(label for _, label in PRICE)]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [
             str(r["pretrain_seed"]), str(r["grpo_seed"]),
-            f"{_f(r['base_accuracy'])} ± {_f(r['base_accuracy_std'])} -> {_f(r['final_accuracy'])} ± {_f(r['final_accuracy_std'])}",
-            _f(r["accuracy_x"], 2),
-            f"{_f(r['base_thinking'], 0)} -> {_f(r['final_thinking'], 0)}", _f(r["thinking_x"], 2),
-            *(f"{_f(r.get(f'base {k}'), 2)} -> {_f(r.get(f'final {k}'), 2)}" for k, _ in PRICE),  # '-': an older record
+            f"{fmt(r['base_accuracy'])} ± {fmt(r['base_accuracy_std'])} -> {fmt(r['final_accuracy'])} ± {fmt(r['final_accuracy_std'])}",
+            fmt(r["accuracy_x"], 2),
+            f"{fmt(r['base_thinking'], 0)} -> {fmt(r['final_thinking'], 0)}", fmt(r["thinking_x"], 2),
+            *(f"{fmt(r.get(f'base {k}'), 2)} -> {fmt(r.get(f'final {k}'), 2)}" for k, _ in PRICE),
         ]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     ok = lambda b: "met" if b else "MISSED"  # noqa: E731
@@ -177,40 +177,3 @@ def table(rows: list[dict], v: dict, n_eval_seeds: int) -> str:
         f"truncation {v['worst_truncation']:.3f} (target <= {TARGETS['every_truncation_max']}: {ok(v['every_truncation_ok'])})",
     ]
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> dict:
-    parser = ArgumentParser(prog="python benchmarks/robustness.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pretrain_seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--grpo_seeds", type=int, nargs="+", default=[42, 1])
-    parser.add_argument("--eval_seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--n", type=int, default=500, help="held-out problems per eval (the whole test split)")
-    parser.add_argument("--out", type=Path, default=REPO / "runs" / "robustness")
-    parser.add_argument("--train_args", default="", help="extra tinyzero.train flags, one string")
-    parser.add_argument("--pretrain_args", default="", help="extra tinyzero.pretrain flags, one string")
-    parser.add_argument("--jobs", type=int, default=1, help="commands run at once (2 on a 2-core machine)")
-    args = parser.parse_args(argv)
-    train_args, pretrain_args = shlex.split(args.train_args), shlex.split(args.pretrain_args)
-    recipe = recipe_keys(train_args)
-    out = args.out
-    # Three waves, each a pool of --jobs commands: the base models, then their evals and the
-    # GRPO runs, then the final models' evals. Every command is a subprocess with its own log.
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        bases = dict(zip(args.pretrain_seeds, pool.map(lambda s: base_model(s, pretrain_args, out), args.pretrain_seeds)))
-        grid = [(p, g) for p in args.pretrain_seeds for g in args.grpo_seeds]
-        base_evals = [pool.submit(evaluate, bases[p], f"base-p{p}", args, recipe, out) for p in args.pretrain_seeds]
-        runs = [pool.submit(train_run, bases[p], g, train_args, out / "runs" / f"p{p}-g{g}", out) for p, g in grid]
-        base_reports = dict(zip(args.pretrain_seeds, (f.result() for f in base_evals)))
-        for f in runs:
-            f.result()
-        finals = pool.map(lambda pg: evaluate(out / "runs" / f"p{pg[0]}-g{pg[1]}", f"final-p{pg[0]}-g{pg[1]}", args, recipe, out), grid)
-        rows = [row(p, g, base_reports[p], final) for (p, g), final in zip(grid, finals)]
-    v = verdict(rows)
-    text = table(rows, v, len(args.eval_seeds))
-    record = write_record(out, "benchmarks/robustness.py", argv, args, "grid.json", text, rows=rows, verdict=v)
-    print(text)
-    return record
-
-
-if __name__ == "__main__":
-    main()

@@ -1,7 +1,7 @@
 """Can GRPO make searching pay? Three measurements of a nano model, before any RL.
 
-    python benchmarks/search_probe.py runs/nano-base/<hash>        # a base model (or any nano folder)
-    python benchmarks/search_probe.py runs/nano --temperature 1.0
+    python benchmarks/analysis/search_probe.py runs/nano-base/<hash>        # a base model (or any nano folder)
+    python benchmarks/analysis/search_probe.py runs/nano --temperature 1.0
 
 GRPO can only reward a longer search if a longer search is worth more. On train problems
 (the test split is left alone), this prints:
@@ -23,18 +23,14 @@ with ``eval``.
 
 from __future__ import annotations
 
-import sys
 from collections import defaultdict
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tinyzero.cli import ArgumentParser  # noqa: E402
-from tinyzero.nano import corpus, traces  # noqa: E402
-from tinyzero.tasks.countdown import grade, prompt  # noqa: E402
-from tinyzero.tasks.data import load_task_data  # noqa: E402
-from tinyzero.tasks.grading import thinking_text  # noqa: E402
-from tinyzero.tasks.rewards import score  # noqa: E402
+from tinyzero.cli import ArgumentParser
+from tinyzero.nano import corpus, traces
+from tinyzero.tasks.countdown import grade, prompt
+from tinyzero.tasks.data import load_task_data
+from tinyzero.tasks.grading import thinking_text
+from tinyzero.tasks.rewards import score
 
 
 def reward(completion: str, row: dict) -> float:

@@ -1,9 +1,9 @@
 """The main command's speed, phase by phase, against its floor; an old checkout side by side.
 
-    python benchmarks/speed.py                       # this checkout
-    python benchmarks/speed.py --old 9c7fb1f         # and that commit (or a checkout folder), same run
-    python benchmarks/speed.py --old 9c7fb1f --busy  # also this checkout with one busy process alongside
-    python benchmarks/speed.py --old 9c7fb1f --full  # the two real main commands, each phase beside its floor
+    python benchmarks/perf/speed.py                       # this checkout
+    python benchmarks/perf/speed.py --old 9c7fb1f         # and that commit (or a checkout folder), same run
+    python benchmarks/perf/speed.py --old 9c7fb1f --busy  # also this checkout with one busy process alongside
+    python benchmarks/perf/speed.py --old 9c7fb1f --full  # the two real main commands, each phase beside its floor
 
 What it runs, in each checkout, as a new user would (its own recipes, its own thread policy,
 a fresh TINYZERO_HOME so the base model is built from scratch, subprocesses with that
@@ -26,16 +26,16 @@ base model, GRPO with its evals) is projected to the recipe's own step counts fr
 per-step figures; the scaled-down runs themselves are printed too. The old/new ratio is
 taken phase by phase, so the day's machine speed cancels out.
 
-Floors (this checkout's model; matmul rate measured here for each phase's own shapes, the
-best of 1 and 2 threads; see ``gpu_step.py`` for the same arithmetic on a GPU):
+Floors (this checkout's model, ``tinyzero.roofline``: its FLOP and byte model, its matmul rate
+measured here for each phase's own shapes, its copy bandwidth):
 - pretraining: 3 forward passes (forward + backward) over the tokens the batches hold, no
   padding: 2 x body weights + 2 x hidden x vocab (lm head) per token + attention;
 - GRPO update: per step, the policy's forward + backward (3 forwards) over its 64
   completions and prompts, one more forward for TRL's old log-probabilities
   (steps_per_generation > 1) and one for the reference model when beta > 0;
-- sampling: one decode step per generated token: 2 x body weights + lm head per token +
-  attention over its context (``tinyzero.fastgen.flop_floor``), at the matmul rate of the
-  decode step's batch (256 rows for GRPO, the eval batch for the eval);
+- sampling: ``roofline.sampling_floor``, the linear layers' FLOPs (at the matmul rate of the
+  decode step's batch: 256 rows for GRPO, the eval batch for the eval) plus the attention's
+  KV-cache reads (at the copy bandwidth), each at its own bound;
 - ratio = measured / floor. What is left above the floor is per-call overhead (Python, the
   kernels' launch cost at these tiny shapes), which the floor does not count.
 
@@ -69,9 +69,9 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-sys.path.insert(0, str(HERE))
+from tinyzero import roofline
+
+REPO = Path(__file__).resolve().parents[2]  # this checkout: the one the script is in
 
 
 def parse(argv=None):
@@ -303,14 +303,11 @@ def report_main(new: dict, old: dict | None, busy: dict | None, args) -> str:
                          f"{m['eval_completion_len'] or 0:.0f} in the evals; held-out accuracy {m['accuracy_first']} -> "
                          f"{m['accuracy_last']} (the run's own eval, one sampling seed); load average at start {m['load_at_start']:.2f}")
     rates = ", ".join(f"{k.split('_')[0]} {v['rate'] / 1e9:.0f}" for k, v in fl.items())
-    lines.append(f"matmul GFLOP/s measured for each phase's shapes (best of 1 and 2 threads): {rates}")
-    bw = copy_rate()
-    kv_g, kv_e = g["kv_bytes"] * n / bw, e["kv_bytes"] * k / bw
+    lines.append(f"matmul GFLOP/s measured for each phase's shapes (tinyzero.roofline: best of 1 thread and all cores): {rates}")
     lines.append(
-        f"the decode steps' KV-cache reads, a memory floor the FLOP floor leaves out: GRPO sampling {g['kv_bytes'] * n / 1e9:.0f} GB, "
-        f"evals {e['kv_bytes'] * k / 1e9:.0f} GB, at {bw / 1e9:.0f} GB/s (copy, best of 1 and 2 threads) {_g(kv_g)} s and {_g(kv_e)} s; "
-        f"against FLOPs + reads: sampling {new['generation_s'] / (g['s'] * n + kv_g):.1f}x"
-        + (f", evals {new['eval_s'] / (e['s'] * k + kv_e):.1f}x" if new.get("eval_s") else "")
+        f"sampling floors, linear layers + attention: GRPO sampling {_g(g['linear_s'] * n)} s + {_g(g['attention_s'] * n)} s, "
+        f"evals {_g(e['linear_s'] * k)} s + {_g(e['attention_s'] * k)} s; the attention's KV-cache reads "
+        f"{g['kv_bytes'] * n / 1e9:.0f} GB and {e['kv_bytes'] * k / 1e9:.0f} GB at {g['bandwidth'] / 1e9:.0f} GB/s (copy)"
     )
     if busy:
         ratio = busy["wall_s"] / new["wall_s"]
@@ -324,40 +321,7 @@ def report_main(new: dict, old: dict | None, busy: dict | None, args) -> str:
 
 def forward_flops(config, n: float) -> float:
     """One forward over a sequence of n tokens, logits at every position."""
-    from tinyzero.fastgen import flop_floor
-
-    f = flop_floor(config, [int(round(n))], [0])
-    return f["matmul"] + f["attention"] + 2 * config.hidden_size * config.vocab_size * n
-
-
-def matmul_rate(config, rows: int) -> float:
-    """FLOP/s of the model's matmuls at this many rows, the best of 1 and 2 threads."""
-    import torch
-    from gpu_step import measure_matmul_rate, model_matmul_shapes
-
-    spec = {"hidden_size": config.hidden_size, "intermediate": config.intermediate_size, "kv_heads": config.num_key_value_heads,
-            "heads": config.num_attention_heads, "num_layers": config.num_hidden_layers, "vocab_size": config.vocab_size}
-    return best_of_1_and_2_threads(lambda: measure_matmul_rate(torch.device("cpu"), torch.float32, model_matmul_shapes(spec, rows))[0])
-
-
-def copy_rate() -> float:
-    """Bytes/s a copy moves here (read + write), the best of 1 and 2 threads."""
-    from sampling_speed import copy_gbps
-
-    return best_of_1_and_2_threads(lambda: copy_gbps() * 1e9)
-
-
-def best_of_1_and_2_threads(measure) -> float:
-    """The larger of ``measure()`` at 1 and at 2 torch threads (the thread count is restored)."""
-    import torch
-
-    before = torch.get_num_threads()
-    best = 0.0
-    for threads in (1, 2):
-        torch.set_num_threads(threads)
-        best = max(best, measure())
-    torch.set_num_threads(before)
-    return best
+    return roofline.forward_flops(config, int(round(n)))["total"]
 
 
 def floors(new: dict, args) -> dict:
@@ -376,7 +340,7 @@ def floors(new: dict, args) -> dict:
     doc_len = statistics.mean(lens)
     batch = recipe["batch_size"]
     pre_flops = 3 * forward_flops(config, doc_len) * batch  # per step: forward + backward
-    pre_rate = matmul_rate(config, int(batch * doc_len))
+    pre_rate = roofline.measure_matmul_rate(config, int(batch * doc_len))
 
     return {
         "pretrain_step": {"flops": pre_flops, "tokens": batch * doc_len, "rate": pre_rate, "s": pre_flops / pre_rate},
@@ -387,7 +351,6 @@ def floors(new: dict, args) -> dict:
 def grpo_eval_floors(config, args, completion_len: float, eval_completion_len: float | None, eval_n: int) -> dict:
     """Floor seconds of a GRPO step's sampling and update and of one eval of eval_n problems,
     for completions of these mean lengths (this checkout's recipe settings)."""
-    from tinyzero.fastgen import flop_floor
     from tinyzero.nano import tokenizer as nano_tokenizer
     from tinyzero.tasks.data import load_task_data
 
@@ -401,23 +364,23 @@ def grpo_eval_floors(config, args, completion_len: float, eval_completion_len: f
     seq = forward_flops(config, prompt_len + comp)
     forwards = 3 + (1 if spg > 1 else 0) + (1 if beta > 0 else 0)
     upd_flops = forwards * seq * rows
-    upd_rate = matmul_rate(config, int(rows * (prompt_len + comp)))
+    upd_rate = roofline.measure_matmul_rate(config, int(rows * (prompt_len + comp)))
+    bandwidth = roofline.measure_bandwidth()
     gen_rows = rows * spg
-    gen = flop_floor(config, [int(prompt_len)] * gen_rows, [int(round(comp))] * gen_rows)
-    gen_rate = matmul_rate(config, gen_rows)
     eval_batch = train_setting(REPO, args, "eval_batch_size", 256)
     ev_comp = eval_completion_len or comp
-    ev = flop_floor(config, [int(prompt_len)] * eval_n, [int(round(ev_comp))] * eval_n)
-    ev_rate = matmul_rate(config, min(eval_batch, eval_n))
-    # a decode step also reads every live row's cached keys and values: memory, not FLOPs
-    from sampling_speed import kv_read_bytes
 
-    gen_kv = kv_read_bytes(config, [int(prompt_len)] * gen_rows, [int(round(comp))] * gen_rows) / spg
-    ev_kv = kv_read_bytes(config, [int(prompt_len)] * eval_n, [int(round(ev_comp))] * eval_n)
+    def sampling(n_rows: int, length: float, batch: int, per: int) -> dict:
+        """The floor of sampling n_rows completions of this length, in calls of batch rows, per ``per`` steps."""
+        rates = roofline.Rates(roofline.measure_matmul_rate(config, batch), bandwidth)
+        f = roofline.sampling_floor(config, [int(prompt_len)] * n_rows, [int(round(length))] * n_rows, rates)
+        parts = {k: f[k] / per for k in ("flops", "tokens", "kv_bytes", "linear_s", "attention_s", "s")}
+        return {**parts, "rate": rates.matmul_flops_per_s, "bandwidth": bandwidth}
+
     return {
-        "generation_step": {"flops": gen["total"] / spg, "tokens": gen["tokens"] / spg, "rate": gen_rate, "s": gen["total"] / spg / gen_rate, "kv_bytes": gen_kv},
+        "generation_step": sampling(gen_rows, comp, gen_rows, spg),
         "update_step": {"flops": upd_flops, "tokens": rows * (prompt_len + comp), "rate": upd_rate, "s": upd_flops / upd_rate, "forwards": forwards},
-        "eval": {"flops": ev["total"], "tokens": ev["tokens"], "rate": ev_rate, "s": ev["total"] / ev_rate, "kv_bytes": ev_kv},
+        "eval": sampling(eval_n, ev_comp, min(eval_batch, eval_n), 1),
     }
 
 
@@ -468,7 +431,7 @@ def report(new: dict, old: dict | None, busy: dict | None, fl: dict) -> str:
         lines.append(f"\nold recipe: {old['pretrain']['recipe_steps']} pretraining + {old['grpo']['recipe_steps']} GRPO steps, "
                      f"{old['n_evals']} evals; the projected row uses each checkout's own recipe.")
     rates = ", ".join(f"{k.split('_')[0]} {v['rate'] / 1e9:.0f}" for k, v in fl.items())
-    lines.append(f"\nmatmul GFLOP/s measured for each phase's shapes (best of 1 and 2 threads): {rates}")
+    lines.append(f"\nmatmul GFLOP/s measured for each phase's shapes (tinyzero.roofline: best of 1 thread and all cores): {rates}")
     lines.append(f"pretraining train loss at {new['pretrain']['steps']} steps: new {new['pretrain']['train_loss']:.4f}"
                  + (f", old {old['pretrain']['train_loss']:.4f}" if old else ""))
     loads = f"new {new['load_at_start']:.2f}" + (f", old {old['load_at_start']:.2f}" if old else "")
@@ -487,9 +450,9 @@ def main(argv=None) -> int:
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="tinyzero-speed-"))
     work.mkdir(parents=True, exist_ok=True)
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    print(f"# benchmarks/speed.py, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} CPUs, "
+    print(f"# benchmarks/perf/speed.py, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} CPUs, "
           f"this checkout {commit}{f', old {args.old}' if args.old else ''}")
-    print(f"command: python benchmarks/speed.py {' '.join(sys.argv[1:] if argv is None else argv)}", flush=True)
+    print(f"command: python benchmarks/perf/speed.py {' '.join(sys.argv[1:] if argv is None else argv)}", flush=True)
     measure, what, key = (measure_main, "main command", "wall_s") if args.full else (measure_checkout, "scaled main command", "scaled_main_s")
     old = None
     if args.old:

@@ -1,8 +1,8 @@
 """How fast the nano model samples: HF generate vs tinyzero.fastgen, against the arithmetic floor.
 
-    python benchmarks/sampling_speed.py                      # GRPO shape, 1 thread, hf + fast
-    python benchmarks/sampling_speed.py --shape eval --threads 1 2
-    python benchmarks/sampling_speed.py --methods hf fast exact --repeats 3 --max_new 256
+    python benchmarks/perf/sampling_speed.py                      # GRPO shape, 1 thread, hf + fast
+    python benchmarks/perf/sampling_speed.py --shape eval --threads 1 2
+    python benchmarks/perf/sampling_speed.py --methods hf fast exact --repeats 3 --max_new 256
 
 Shapes (as recipes/nano.yaml samples them):
 - ``grpo``: 16 prompts x 16 completions = 256 rows in one generate call, up to 256 new tokens,
@@ -18,28 +18,26 @@ compile included, is timed and printed separately). See ``tinyzero.fastgen.SAMPL
 
 Per method and thread count: the median of --repeats runs (same seed each run; methods
 taken in turn, round-robin) of seconds,
-tokens generated (completion tokens, eos included), tokens/s, and the floor: the arithmetic
-the tokens need (``tinyzero.fastgen.flop_floor``: 2 x non-embedding params per processed
-token + attention q.k and p.v over the context + lm_head 2 x hidden x vocab per sampled
-token) divided by the matmul speed measured here for the decode step's own shapes; ratio =
-measured seconds / floor seconds. Also printed: the KV cache bytes a decode loop must read
-(every step reads every live row's keys and values) over the measured copy bandwidth, a
-second floor that dominates at long contexts. Load (``os.getloadavg``) is printed with each row.
+tokens generated (completion tokens, eos included), tokens/s, and the floor of the same work
+(``tinyzero.roofline.sampling_floor``: the linear layers' FLOPs at the matmul rate measured
+here for the decode step's own shapes, plus the attention's KV-cache reads at the measured
+copy bandwidth); ratio = measured seconds / floor seconds; ``kv s``: the attention's part of
+the floor, which grows with the context. The rates are the machine's (the best of 1 thread and
+all cores), the same for every --threads row. Load (``os.getloadavg``) is printed with each row.
+
+``--ops N``: after the table, ``torch.profiler``'s N costliest ops of one ``fast`` call of the
+first shape at one thread (where a call's time goes beyond its floor).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
-import torch.nn.functional as F
+
+from tinyzero import roofline
 
 DEFAULT_MODEL = "nano"  # the nano recipe's base model (pretrained on first use)
 
@@ -58,6 +56,7 @@ def parse(argv=None):
     ap.add_argument("--eval_batch", type=int, default=250)
     ap.add_argument("--temperature", type=float, default=0.6)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--ops", type=int, default=0, help="rows of a torch.profiler table of one fast call (0: none)")
     return ap.parse_args(argv)
 
 
@@ -98,48 +97,6 @@ def gen_config(model, tok, args):
     return sampling_config(model, tok, args.max_new, temperature=args.temperature, top_p=1.0, top_k=0)
 
 
-def matmul_gflops(config, rows: int, repeats: int = 30) -> float:
-    """GFLOP/s of F.linear over one decode step's matmul shapes at this batch (this machine, now)."""
-    h, inter, V = config.hidden_size, config.intermediate_size, config.vocab_size
-    H, kv = config.num_attention_heads, config.num_key_value_heads
-    hd = getattr(config, "head_dim", None) or h // H
-    shapes = [(h, (H + 2 * kv) * hd), (H * hd, h), (h, 2 * inter), (inter, h)] * config.num_hidden_layers + [(h, V)]
-    mats = [(torch.randn(rows, k), torch.randn(n, k)) for k, n in shapes]
-    flops = sum(2 * rows * k * n for k, n in shapes)
-    for x, w in mats:
-        F.linear(x, w)
-    times = []
-    for _ in range(3):
-        t = time.perf_counter()
-        for _ in range(repeats):
-            for x, w in mats:
-                F.linear(x, w)
-        times.append((time.perf_counter() - t) / repeats)
-    return flops / statistics.median(times) / 1e9
-
-
-def copy_gbps(nbytes: int = 64 << 20) -> float:
-    a = torch.empty(nbytes // 4)
-    b = torch.empty_like(a)
-    b.copy_(a)
-    times = []
-    for _ in range(5):
-        t = time.perf_counter()
-        b.copy_(a)
-        times.append(time.perf_counter() - t)
-    return 2 * nbytes / statistics.median(times) / 1e9  # read + write
-
-
-def kv_read_bytes(config, prompt_lens, completion_lens, itemsize=4) -> int:
-    """Bytes of K and V that decode steps read: step j of a row reads (p + j) positions."""
-    hd = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-    per_pos = 2 * config.num_hidden_layers * config.num_key_value_heads * hd * itemsize
-    total = 0
-    for p, c in zip(prompt_lens, completion_lens):
-        total += per_pos * sum(p + j for j in range(1, c))  # c - 1 decode steps after the prefill
-    return total
-
-
 def run_once(method, model, encs, gc, seed):
     from tinyzero import fastgen
 
@@ -177,7 +134,6 @@ def lengths(encs, outs, eos):
 
 def main(argv=None):
     args = parse(argv)
-    from tinyzero import fastgen
     from tinyzero.sampling import eos_ids
 
     model, tok = load(args.model)
@@ -187,15 +143,16 @@ def main(argv=None):
     print(f"model {args.model}: {sum(p.numel() for p in model.parameters()):,} parameters, vocab {cfg.vocab_size}")
     print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
     header = f"{'shape':5} {'method':10} {'thr':>3} {'seconds':>8} {'tokens':>7} {'tok/s':>7} {'floor s':>8} {'ratio':>6} {'kv s':>6} {'GF/s':>5} {'load':>5}  runs"
+    bandwidth = roofline.measure_bandwidth()
     for shape in args.shape:
         encs = batches(tok, shape, args)
         rows = max(e["input_ids"].shape[0] for e in encs)
+        rates = roofline.Rates(roofline.measure_matmul_rate(cfg, rows), bandwidth)
+        gflops, gbps = rates.matmul_flops_per_s / 1e9, bandwidth / 1e9
         print(f"\n{shape}: {sum(e['input_ids'].shape[0] for e in encs)} rows in {len(encs)} call(s), max_new {args.max_new}, T {args.temperature}")
         print(header)
         for threads in args.threads:
             torch.set_num_threads(threads)
-            gflops = matmul_gflops(cfg, rows)
-            gbps = copy_gbps()
             if "fast-compile" in args.methods:  # compile once, timed: the price a run pays first
                 t = time.perf_counter()
                 run_once("fast-compile", model, encs[:1], gc, args.seed)
@@ -214,22 +171,39 @@ def main(argv=None):
                 runs_ = sorted(results[method], key=lambda r: r[0])
                 seconds, p_lens, c_lens = runs_[len(runs_) // 2]
                 tokens = sum(c_lens)
-                floor = fastgen.flop_floor(cfg, p_lens, c_lens)
-                floor_s = floor["total"] / (gflops * 1e9)
                 itemsize = 2 if method.endswith("-bf16kv") else 4
-                kv_s = kv_read_bytes(cfg, p_lens, c_lens, itemsize) / (gbps / 2 * 1e9)  # read-only traffic
+                # the weights stay float32 (4 bytes) whatever the KV cache's dtype
+                floor = roofline.sampling_floor(cfg, p_lens, c_lens, rates, kv_itemsize=itemsize,
+                                                weight_bytes=roofline.param_counts(cfg)["total"] * 4)
+                floor_s, kv_s = floor["s"], floor["attention_s"]
                 runs = " ".join(f"{r[0]:.2f}" for r in results[method])
                 print(
                     f"{shape:5} {method:10} {threads:>3} {seconds:8.2f} {tokens:7d} {tokens / seconds:7.0f} "
                     f"{floor_s:8.2f} {seconds / floor_s:6.1f} {kv_s:6.2f} {gflops:5.0f} {os.getloadavg()[0]:5.2f}  {runs}",
                     flush=True,
                 )
+            f = roofline.sampling_flops(cfg, p_lens, c_lens)
             print(
-                f"      floor of the last run: {floor['total'] / 1e9:.2f} GFLOP (matmul {floor['matmul'] / 1e9:.2f}, "
-                f"attention {floor['attention'] / 1e9:.2f}, lm_head {floor['lm_head'] / 1e9:.2f}); matmul "
-                f"{gflops:.0f} GFLOP/s, copy {gbps:.1f} GB/s at {threads} thread(s); mean completion "
+                f"      floor of the last run: {f['total'] / 1e9:.2f} GFLOP (matmul {f['matmul'] / 1e9:.2f}, "
+                f"attention {f['attention'] / 1e9:.2f}, lm_head {f['lm_head'] / 1e9:.2f}), KV reads {floor['kv_bytes'] / 1e9:.2f} GB; "
+                f"matmul {gflops:.0f} GFLOP/s, copy {gbps:.1f} GB/s (best of 1 thread and all cores); mean completion "
                 f"{sum(c_lens) / len(c_lens):.0f} tokens, longest {max(c_lens)}"
             )
+    if args.ops:
+        print(op_table(model, batches(tok, args.shape[0], args)[0], gc, args.ops))
+
+
+def op_table(model, enc, gc, rows: int) -> str:
+    """torch.profiler's costliest ops (self CPU time) of one ``fast`` call at one thread."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from tinyzero import fastgen
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fastgen.generate(model, enc["input_ids"], enc["attention_mask"], gc, **fastgen.SAMPLER_OPTIONS["fastgen"])
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
 
 
 if __name__ == "__main__":

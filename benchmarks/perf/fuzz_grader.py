@@ -1,7 +1,7 @@
 """Fuzz both task graders with random and adversarial completions; report crashes and speed.
 
-    nice -n 10 python benchmarks/fuzz_grader.py                 # 1,000,000 inputs (minutes)
-    python benchmarks/fuzz_grader.py --inputs 20000 --seed 1    # a quick look
+    nice -n 10 python benchmarks/perf/fuzz_grader.py                 # 1,000,000 inputs (minutes)
+    python benchmarks/perf/fuzz_grader.py --inputs 20000 --seed 1    # a quick look
 
 Each input goes to ``countdown.grade`` and to ``multiplication.grade``. Inputs mix: random
 printable and unicode strings, mutations of correct answers, deep parenthesis nesting, huge
@@ -24,13 +24,10 @@ import sys
 import time
 from array import array
 from collections import Counter, defaultdict
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
-
-from tinyzero.cli import ArgumentParser  # noqa: E402
-from tinyzero.tasks import countdown, multiplication  # noqa: E402
-from tinyzero.tasks.grading import Verdict  # noqa: E402
+from tinyzero.cli import ArgumentParser
+from tinyzero.tasks import countdown, multiplication
+from tinyzero.tasks.grading import Verdict
 
 BUDGET_MS = 10.0
 TAGS = ["<think>", "</think>", "<answer>", "</answer>"]
