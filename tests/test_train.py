@@ -215,26 +215,27 @@ def test_rloo_runs_the_same_recipe_and_updates_weights(nano_model_dir, tmp_path)
 
 
 def test_sampling_threads_apply_inside_generate_only():
-    # recipes/nano.yaml: the update at two threads, sampling at one (tinyzero.train.with_threads).
+    # recipes/nano.yaml: the update at two threads, sampling at one (tinyzero.trainer's sampling_threads).
     import torch
 
-    from tinyzero.train import with_threads
+    from tinyzero.trainer import TinyZeroMixin
 
     class Model:
         def generate(self, *args, **kwargs):
             seen.append(torch.get_num_threads())
             if kwargs.get("fail"):
                 raise RuntimeError("boom")
-            return args
+            return kwargs["input_ids"]
 
+    trainer = TinyZeroMixin.__new__(TinyZeroMixin)  # the mixin's sampling methods, without a TRL trainer
+    trainer.sampling_threads, trainer._sample = 1, None
     seen, before = [], torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         model = Model()
-        with_threads(model, 1)
-        assert model.generate(3) == (3,) and seen == [1] and torch.get_num_threads() == 2
+        assert trainer.sample(model, 3) == 3 and seen == [1] and torch.get_num_threads() == 2
         with pytest.raises(RuntimeError):
-            model.generate(fail=True)
+            trainer.sample(model, 3, fail=True)
         assert seen == [1, 1] and torch.get_num_threads() == 2  # restored after an error too
     finally:
         torch.set_num_threads(before)
