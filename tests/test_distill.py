@@ -229,7 +229,7 @@ def test_bad_flags_are_one_line(capsys):
 def test_the_student_recipe_is_the_base_recipe_at_a_quarter_of_the_parameters():
     from transformers import Qwen2ForCausalLM
 
-    from tinyzero.nano import pretrain
+    from tinyzero.nano import build
     from tinyzero.nano.tokenizer import build_tokenizer
 
     base = yaml.safe_load((REPO / "recipes" / "nano-pretrain.yaml").read_text())
@@ -239,9 +239,9 @@ def test_the_student_recipe_is_the_base_recipe_at_a_quarter_of_the_parameters():
     vocab = len(build_tokenizer())
 
     def parameters(recipe: str) -> int:
-        cfg = pretrain.load_config(REPO / "recipes" / recipe)  # every key known to PretrainConfig
+        cfg = build.load_config(REPO / "recipes" / recipe)  # every key known to PretrainConfig
         with torch.device("meta"):
-            model = Qwen2ForCausalLM(pretrain.model_config(vocab, *(getattr(cfg, k) for k in SIZES)))
+            model = Qwen2ForCausalLM(build.model_config(vocab, *(getattr(cfg, k) for k in SIZES)))
         return sum(p.numel() for p in model.parameters())
 
     ratio = parameters("nano-small-pretrain.yaml") / parameters("nano-pretrain.yaml")

@@ -118,7 +118,7 @@ def execute_notebook(path: Path, kernel_name: str, allow_errors: bool = False, p
 @pytest.fixture(scope="session")
 def base_model() -> Path:
     """The nano base model of the current recipe, pretrained here if it is not cached yet."""
-    from tinyzero.nano.pretrain import ensure_base_model
+    from tinyzero.nano.build import ensure_base_model
 
     return ensure_base_model()
 

@@ -23,7 +23,7 @@ Two methods, one recipe (``method``):
 
 The student is a fresh nano base model pretrained like the teacher's but with about a quarter
 of the parameters (``student_pretrain_config``: recipes/nano-small-pretrain.yaml, built once
-by ``tinyzero.nano.pretrain.ensure_base_model``); both share the nano tokenizer. The output is a
+by ``tinyzero.nano.build.ensure_base_model``); both share the nano tokenizer. The output is a
 ``save_pretrained`` folder with the nano tokenizer (``tinyzero.eval --model`` reads it),
 ``metrics.jsonl`` (the trainer's log rows) and ``summary.json`` (method, teacher, parameters,
 samples kept, steps, seconds).
