@@ -1,9 +1,8 @@
 """Score a GRPO batch in length buckets, so the update does not run over padding.
 
-TRL pads every completion of a generation batch (256 for the nano recipe) to the longest one,
-and scores the batch at that width: the old log-probs once, then each update's forward and
-backward. With completions of 88 tokens on average and a longest of about 190, half of that
-work is padding. ``bucketed(score, buckets)`` wraps TRL's scoring method (``tinyzero.trainer``
+TRL pads every completion of a generation batch to the longest one, and scores the batch at
+that width: the old log-probs once, then each update's forward and backward. When most
+completions are much shorter than the longest, much of that work is padding. ``bucketed(score, buckets)`` wraps TRL's scoring method (``tinyzero.trainer``
 applies it for ``update_buckets`` > 1): it sorts the rows by completion length, scores them in
 ``buckets`` chunks, each cut to its own longest completion, and returns the log-probs and
 entropies in the original order at the original width (zeros past a chunk's width, where

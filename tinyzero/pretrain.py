@@ -24,7 +24,7 @@ from tinyzero.nano.build import DEFAULT_RECIPE, PretrainConfig, ensure_base_mode
 @dataclass
 class RunArguments:
     torch_threads: int = field(
-        default=1, metadata={"help": "CPU threads for torch: one does not collapse when another process is busy; two are ~1.4x faster on an idle machine."}
+        default=1, metadata={"help": "CPU threads for torch: one does not collapse when another process is busy; two are faster on an idle machine."}
     )
     rebuild: bool = field(
         default=False, metadata={"help": "Pretrain into the cache even if a cached or shipped model exists for this config."}

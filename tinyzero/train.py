@@ -9,8 +9,10 @@
 
 One YAML recipe sets everything: tinyzero's own keys (``TinyZeroArguments``), TRL's
 ``GRPOConfig`` and ``ModelConfig``. Command-line flags override the recipe; unknown keys are
-errors. Top to bottom: parse -> data -> model -> rewards -> trainer -> train -> save. What is
-measured and where it is written: ``tinyzero.callbacks``.
+errors. ``build_trainer`` reads the recipe into a trainer (data -> model -> rewards ->
+callbacks -> ``tinyzero.trainer``'s GRPO or RLOO class, the one place TRL's behaviour is
+changed); ``main`` builds, trains and saves. What is measured and where it is written:
+``tinyzero.callbacks``.
 """
 
 from __future__ import annotations

@@ -159,7 +159,7 @@ def solvable_targets(nums: Sequence[int], target_range: tuple[int, int]) -> list
     found: set[int] = set()
     for left, right in _final_splits(nums_key):
         # Only the last operation's INTEGER results matter, so everything below is integer
-        # math on numerators/denominators (Fraction objects made this 5x slower). With
+        # math on numerators/denominators (Fraction objects made this several times slower). With
         # a = p/q and b = r/s in lowest terms, a result x/y is an integer iff y divides x.
         l_int, l_frac = _split_kinds(left)
         r_int, r_frac = _split_kinds(right)
