@@ -17,7 +17,7 @@ from tinyzero.trainer import trl_scorer
 def _model_and_batch(rows=24, prompt=7, completion=30, seed=0):
     torch.manual_seed(seed)
     config = Qwen2Config(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         num_key_value_heads=2, intermediate_size=64, max_position_embeddings=128)  # fmt: skip
+                         num_key_value_heads=2, intermediate_size=64, max_position_embeddings=128)
     model = Qwen2ForCausalLM(config)
     add_fused_lm_head(model, temperature=0.6, outputs=("log_probs", "entropy"))
     ids = torch.randint(1, 50, (rows, prompt + completion))

@@ -11,9 +11,9 @@ import torch
 from transformers import GenerationConfig, Qwen2ForCausalLM
 
 from tinyzero import fastgen
-from tinyzero.trainer import install_sampler, uninstall_sampler
 from tinyzero.nano import tokenizer as nano
-from tinyzero.nano.pretrain import find_base_model, load_config, model_config
+from tinyzero.nano.build import find_base_model, load_config, model_config
+from tinyzero.trainer import install_sampler, uninstall_sampler
 
 BASE = find_base_model(load_config())  # the nano recipe's base model (shipped, or a rebuild in the cache)
 PROMPTS = ["Make 24 from 3 5 7 9", "Make 5 from 1 2", "hi", "Make 100 from 25 4 9 1 1"]

@@ -23,7 +23,7 @@ Two methods, one recipe (``method``):
 
 The student is a fresh nano base model pretrained like the teacher's but with about a quarter
 of the parameters (``student_pretrain_config``: recipes/nano-small-pretrain.yaml, built once
-by ``tinyzero.nano.pretrain.ensure_base_model``); both share the nano tokenizer. The output is a
+by ``tinyzero.nano.build.ensure_base_model``); both share the nano tokenizer. The output is a
 ``save_pretrained`` folder with the nano tokenizer (``tinyzero.eval --model`` reads it),
 ``metrics.jsonl`` (the trainer's log rows) and ``summary.json`` (method, teacher, parameters,
 samples kept, steps, seconds).
@@ -233,7 +233,7 @@ def main(args: DistillArguments, training_args: SFTDistillConfig | DistillationC
         out.mkdir(parents=True, exist_ok=True)
         runfiles.rewrite_jsonl(out / DATA_FILE, kept)
         print(f"[tinyzero] teacher: {counts['kept']} of {counts['sampled']} completions kept "
-              f"({counts['problems_kept']} of {counts['problems']} problems) -> {out / DATA_FILE}")  # fmt: skip
+              f"({counts['problems_kept']} of {counts['problems']} problems) -> {out / DATA_FILE}")
         if not kept:
             raise ValueError(
                 f"no correct completions kept: the teacher {args.teacher_model!r} got none of {counts['sampled']} right "
@@ -272,14 +272,14 @@ def main(args: DistillArguments, training_args: SFTDistillConfig | DistillationC
     # Save: the student (with the nano marker) and summary.json.
     trainer.save_model(str(out))
     summary.update(steps=trainer.state.global_step, train_loss=result.training_loss, seconds=round(time.time() - start, 1),
-                   output_dir=str(out), metrics=str(out / runfiles.METRICS_FILE))  # fmt: skip
+                   output_dir=str(out), metrics=str(out / runfiles.METRICS_FILE))
     if trainer.args.should_save:
         if student_nano:
             save_tokenizer(tokenizer, out)
         runfiles.write_summary(out, summary)
         print(f"[tinyzero] done: {summary['steps']} steps of {args.method} distillation in {summary['seconds']:.0f}s; "
               f"student ({summary['student_parameters']:,} parameters) in {out}; evaluate it with "
-              f"python -m tinyzero.eval --model {out}")  # fmt: skip
+              f"python -m tinyzero.eval --model {out}")
         print(json.dumps(summary))
     return summary
 

@@ -41,7 +41,7 @@ class EvalArguments:
     sampling_workers: int | None = field(
         default=None,
         metadata={"help": "fastgen samplers: threads a decode step's rows are split over (the same tokens for any "
-                  "number); default 2 (on 2 cores 1.32x faster than 1, up to 20% slower beside a busy process), 1 for hf."},
+                  "number); default 2 (benchmarks/results/sampling_speed.md), 1 for hf."},
     )
     dtype: str = field(default="auto", metadata={"help": "auto, float32, bfloat16 or float16."})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, ...; default: cuda when available."})

@@ -172,7 +172,7 @@ def evaluate_model(
         for j, g in enumerate(group):
             verdict = task.grade(g.text, rows[i])
             records.append({"problem": i, "sample": j, "completion": g.text, "correct": verdict.correct,
-                            "reason": verdict.reason, **analyze(g.text, g.truncated)})  # fmt: skip
+                            "reason": verdict.reason, **analyze(g.text, g.truncated)})
     if gather is not None and world > 1:
         records = sorted(gather(records), key=lambda r: (r["problem"], r["sample"]))
     return summarize_records(records, rows, k, search), records

@@ -9,8 +9,10 @@
 
 One YAML recipe sets everything: tinyzero's own keys (``TinyZeroArguments``), TRL's
 ``GRPOConfig`` and ``ModelConfig``. Command-line flags override the recipe; unknown keys are
-errors. Top to bottom: parse -> data -> model -> rewards -> trainer -> train -> save. What is
-measured and where it is written: ``tinyzero.callbacks``.
+errors. ``build_trainer`` reads the recipe into a trainer (data -> model -> rewards ->
+callbacks -> ``tinyzero.trainer``'s GRPO or RLOO class, the one place TRL's behaviour is
+changed); ``main`` builds, trains and saves. What is measured and where it is written:
+``tinyzero.callbacks``.
 """
 
 from __future__ import annotations
@@ -111,7 +113,7 @@ def rloo_config(grpo: GRPOConfig) -> RLOOConfig:
     kwargs = {f.name: getattr(grpo, f.name) for f in fields(GRPOConfig) if f.init and f.name in rloo}
     kwargs["generation_batch_size"] = None  # GRPOConfig derived it from steps_per_generation; RLOOConfig does again
     unused = [f"{f.name}={getattr(grpo, f.name)}" for f in fields(GRPOConfig)
-              if f.init and f.name not in rloo and getattr(grpo, f.name) != f.default]  # fmt: skip
+              if f.init and f.name not in rloo and getattr(grpo, f.name) != f.default]
     if unused:
         print(f"[tinyzero] rloo: GRPO-only keys not used: {', '.join(unused)}")
     return RLOOConfig(**kwargs)
@@ -122,7 +124,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TinyZeroArguments, GRPOCo
 
 
 def build_trainer(script_args: TinyZeroArguments, training_args: GRPOConfig, model_args: ModelConfig, *,
-                  callbacks: Sequence[TrainerCallback] = (), train_dataset=None) -> GRPOTrainer | RLOOTrainer:  # fmt: skip
+                  callbacks: Sequence[TrainerCallback] = (), train_dataset=None) -> GRPOTrainer | RLOOTrainer:
     """The trainer ``python -m tinyzero.train`` trains, built from its three argument groups:
     data, model and tokenizer (``trainer.processing_class``), rewards, tinyzero's callbacks and
     then ``callbacks``, in a ``tinyzero.trainer`` class (the one place TRL's behaviour is

@@ -78,7 +78,7 @@ class TinyZeroMixin:
     _turn_returns_logprobs = True  # GRPO's _generate_single_turn returns (ids, logprobs)
 
     def __init__(self, *args, sampler: str = "hf", sampling_workers: int = 1, sampling_threads: int | None = None,
-                 update_buckets: int = 1, **kwargs):  # fmt: skip
+                 update_buckets: int = 1, **kwargs):
         fastgen.check_sampler(sampler)
         fastgen.check_workers(sampler, sampling_workers)
         buckets.check_buckets(update_buckets)
