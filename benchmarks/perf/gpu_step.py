@@ -81,10 +81,9 @@ import time
 import traceback
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-
 from tinyzero.cli import ArgumentParser
 
+REPO = Path(__file__).resolve().parents[2]
 RECIPES = {"full": REPO / "recipes" / "qwen2.5-1.5b.yaml", "lora": REPO / "recipes" / "qwen2.5-1.5b-lora.yaml"}
 # generate: transformers' generate (no stop); stop: the same with stop_at_answer (what the recipes
 # run: on random weights nothing stops, so this is the stop check's own cost); cb: TRL's
