@@ -241,6 +241,21 @@ def test_sampling_threads_apply_inside_generate_only():
         torch.set_num_threads(before)
 
 
+def test_stop_strings_reach_generate_with_the_tokenizer():
+    """generate reads a config's stop strings only through ``tokenizer=``: the trainer's regular
+    sampling path passes its own (and nothing when the config has none)."""
+    from transformers import GenerationConfig
+
+    from tinyzero.trainer import TinyZeroMixin
+
+    trainer = TinyZeroMixin.__new__(TinyZeroMixin)
+    trainer.processing_class = tokenizer = object()
+    trainer.generation_config = GenerationConfig(max_new_tokens=4, stop_strings=["</answer>"])
+    assert trainer._generate_kwargs() == {"tokenizer": tokenizer}
+    trainer.generation_config = GenerationConfig(max_new_tokens=4)
+    assert trainer._generate_kwargs() == {}
+
+
 def test_update_buckets_give_the_same_first_step(nano_model_dir, tmp_path, monkeypatch):
     """--update_buckets (tinyzero.buckets) scores the batch in length buckets: the same
     completions, rewards, loss and gradient norm as TRL's own scoring, to float rounding."""

@@ -7,7 +7,8 @@ own, and everything else goes to TRL unchanged (callbacks included, through the 
 - ``sampler`` / ``sampling_workers``: sample the training completions with ``tinyzero.fastgen``
   instead of ``model.generate`` (``hf`` leaves TRL's sampling as it is). Only TRL's regular
   path is replaced (no vLLM, no continuous batching, text prompts); any model or sampling
-  setting fastgen does not cover goes to ``model.generate`` as before.
+  setting fastgen does not cover goes to ``model.generate`` as before. The same path hands
+  ``model.generate`` the tokenizer when the sampling settings carry stop strings.
 - ``sampling_threads``: torch's thread count while sampling (training completions and the
   held-out eval); the update keeps the process's own count. On a CPU the two want different
   counts: a decode step of a small model is too small to split, its update is not.
@@ -29,11 +30,14 @@ instance, the one hook of that kind left.
 TRL names this module relies on, checked against trl==1.16.0 (an upgrade re-reads these):
 
 - overridden: ``GRPOTrainer._generate`` and ``RLOOTrainer._generate`` (timed),
-  ``_generate_and_score_completions`` (timed), ``_generate_single_turn`` (fastgen and the
-  thread count; GRPO's returns ``(completion_ids, logprobs)``, RLOO's ``completion_ids``),
+  ``_generate_and_score_completions`` (timed), ``_generate_single_turn`` (fastgen, the
+  thread count, the stop strings' tokenizer; its arguments ``images``, ``multimodal_fields``,
+  ``has_tool_images``; GRPO's returns ``(completion_ids, logprobs)``, RLOO's ``completion_ids``),
   ``_get_per_token_logps_and_entropies`` (length buckets; its keyword arguments
-  ``batch_size``, ``compute_entropy``, ``compute_aux_loss``);
-- attributes read: ``_metrics`` (the per-mode metric buffers), ``_tokenizer``,
+  ``batch_size``, ``compute_entropy``, ``compute_aux_loss``; ``trl_scorer`` reads its
+  ``__wrapped__``, left by TRL's profiling decorator);
+- attributes read: ``_metrics`` (the per-mode metric buffers), ``_tokenizer``, ``_dist``
+  (its ``summon_full_params``, a no-op but under FSDP v1),
   ``pad_to_multiple_of``, ``eos_token_ids``, ``generation_config``, ``generation_kwargs``,
   ``use_vllm``, ``use_transformers_continuous_batching``, ``model_wrapped``, ``accelerator``,
   ``args.ds3_gather_for_generation``, ``args.gradient_checkpointing_kwargs``;
@@ -68,6 +72,7 @@ TRL_PRIVATE_NAMES = (
     "_get_per_token_logps_and_entropies",
     "_metrics",
     "_tokenizer",
+    "_dist",
     "_prepare_inputs",
 )
 
@@ -160,21 +165,23 @@ class TinyZeroMixin:
 
     def _generate_single_turn(self, prompt_ids, images, multimodal_fields, *args, **kwargs):
         with self.sampling_thread_count():
-            completion_ids = None
-            if self._sample is not None and images is None and not multimodal_fields and not kwargs.get("has_tool_images"):
-                completion_ids = self._fastgen_turn(prompt_ids)
-            if completion_ids is None:
+            extra = self._generate_kwargs()
+            if (self._sample is None and not extra) or images is not None or multimodal_fields or kwargs.get("has_tool_images"):
                 return super()._generate_single_turn(prompt_ids, images, multimodal_fields, *args, **kwargs)
+            completion_ids = self._regular_turn(prompt_ids, extra)
         return (completion_ids, None) if self._turn_returns_logprobs else completion_ids
 
-    def _fastgen_turn(self, prompt_ids) -> list[list[int]] | None:
-        """TRL's regular sampling path (``_generate_single_turn`` without vLLM, text prompts)
-        with fastgen's ``generate`` in place of ``model.generate``; None where fastgen does not
-        cover the model or the sampling settings (TRL's own path then runs)."""
+    def _generate_kwargs(self) -> dict:
+        """What TRL's ``model.generate`` call lacks: the tokenizer, without which ``generate``
+        cannot read the sampling settings' stop strings."""
+        config = self.generation_config
+        return {"tokenizer": self.processing_class} if config is not None and config.stop_strings else {}
+
+    def _regular_turn(self, prompt_ids, extra: dict) -> list[list[int]]:
+        """TRL's regular sampling path (``_generate_single_turn`` without vLLM, text prompts),
+        step for step, sampling through ``sample``: fastgen where it covers the model and the
+        settings, ``model.generate`` (with ``extra``) everywhere else."""
         device = self.accelerator.device
-        gc = self.generation_config
-        if fastgen.supported(self.accelerator.unwrap_model(self.model_wrapped), gc, device) is not None:
-            return None
         prompts = [torch.tensor(ids) for ids in prompt_ids]
         padded = pad(prompts, padding_value=self._tokenizer.pad_token_id, padding_side="left", pad_to_multiple_of=self.pad_to_multiple_of)
         mask = pad([torch.ones_like(t) for t in prompts], padding_value=0, padding_side="left", pad_to_multiple_of=self.pad_to_multiple_of)
@@ -189,8 +196,9 @@ class TinyZeroMixin:
                 gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs,
             ) as model,
             torch.no_grad(),
+            self._dist.summon_full_params(self.model_wrapped, recurse=False),
         ):
-            seqs = self._sample(model, inputs["input_ids"], inputs["attention_mask"], gc)
+            seqs = self.sample(model, inputs["input_ids"], inputs["attention_mask"], self.generation_config, **extra)
         completion_ids = seqs[:, inputs["input_ids"].size(1) :]
         # TRL's own: everything after the first eos is masked off
         is_eos = torch.isin(completion_ids, torch.tensor(self.eos_token_ids, device=device))
