@@ -215,26 +215,27 @@ def test_rloo_runs_the_same_recipe_and_updates_weights(nano_model_dir, tmp_path)
 
 
 def test_sampling_threads_apply_inside_generate_only():
-    # recipes/nano.yaml: the update at two threads, sampling at one (tinyzero.train.with_threads).
+    # recipes/nano.yaml: the update at two threads, sampling at one (tinyzero.trainer's sampling_threads).
     import torch
 
-    from tinyzero.train import with_threads
+    from tinyzero.trainer import TinyZeroMixin
 
     class Model:
         def generate(self, *args, **kwargs):
             seen.append(torch.get_num_threads())
             if kwargs.get("fail"):
                 raise RuntimeError("boom")
-            return args
+            return kwargs["input_ids"]
 
+    trainer = TinyZeroMixin.__new__(TinyZeroMixin)  # the mixin's sampling methods, without a TRL trainer
+    trainer.sampling_threads, trainer._sample = 1, None
     seen, before = [], torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         model = Model()
-        with_threads(model, 1)
-        assert model.generate(3) == (3,) and seen == [1] and torch.get_num_threads() == 2
+        assert trainer.sample(model, 3) == 3 and seen == [1] and torch.get_num_threads() == 2
         with pytest.raises(RuntimeError):
-            model.generate(fail=True)
+            trainer.sample(model, 3, fail=True)
         assert seen == [1, 1] and torch.get_num_threads() == 2  # restored after an error too
     finally:
         torch.set_num_threads(before)
@@ -270,3 +271,34 @@ def test_update_buckets_give_the_same_first_step(nano_model_dir, tmp_path, monke
     assert first[4]["reward"] == first[1]["reward"] and first[4]["train/completion_length"] == first[1]["train/completion_length"]
     assert first[4]["loss"] == pytest.approx(first[1]["loss"], abs=1e-6)
     assert first[4]["grad_norm"] == pytest.approx(first[1]["grad_norm"], rel=1e-4)
+
+
+def test_build_trainer_is_the_commands_trainer(nano_model_dir, tmp_path):
+    """build_trainer: tinyzero's trainer class with its callbacks bound and the stock progress bar
+    gone, a caller's callbacks after tinyzero's own, and a caller's training set in place of the
+    recipe's; the sampler and buckets go in through the constructor."""
+    from datasets import Dataset
+    from transformers import TrainerCallback
+    from transformers.trainer_callback import ProgressCallback
+
+    from tinyzero.callbacks import HeldOutEvalCallback
+    from tinyzero.trainer import TinyZeroGRPOTrainer, TinyZeroRLOOTrainer
+
+    class Extra(TrainerCallback):
+        pass
+
+    argv = ["--model_name_or_path", str(nano_model_dir), "--output_dir", str(tmp_path / "b"), *dataset_args(tmp_path),
+            *RUN_ARGS, "--sampler", "fastgen", "--update_buckets", "3", "--sampling_threads", "1"]  # fmt: skip
+    script_args, grpo_args, model_args = train.parse_args(argv)
+    rows = [dict(r) for r in train.load_task_data(script_args.dataset_name, split="train", template="nano").select(range(3))]
+    extra = Extra()
+    trainer = train.build_trainer(script_args, grpo_args, model_args, callbacks=[extra], train_dataset=Dataset.from_list(rows))
+    assert type(trainer) is TinyZeroGRPOTrainer
+    assert len(trainer.train_dataset) == 3 and trainer.processing_class.pad_token_id is not None
+    cbs = trainer.callback_handler.callbacks
+    assert extra in cbs and cbs.index(extra) > max(i for i, c in enumerate(cbs) if type(c).__module__ == "tinyzero.callbacks")
+    assert not any(type(c) is ProgressCallback for c in cbs)
+    assert next(c for c in cbs if isinstance(c, HeldOutEvalCallback)).trainer is trainer
+    assert (trainer.sampler, trainer.update_buckets, trainer.sampling_threads) == ("fastgen", 3, 1)
+    script_args, grpo_args, model_args = train.parse_args([*argv, "--trainer", "rloo"])
+    assert type(train.build_trainer(script_args, grpo_args, model_args)) is TinyZeroRLOOTrainer

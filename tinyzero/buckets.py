@@ -3,9 +3,8 @@
 TRL pads every completion of a generation batch (256 for the nano recipe) to the longest one,
 and scores the batch at that width: the old log-probs once, then each update's forward and
 backward. With completions of 88 tokens on average and a longest of about 190, half of that
-work is padding. ``install(trainer, buckets)`` wraps GRPOTrainer's
-``_get_per_token_logps_and_entropies`` (private API of the pinned TRL, like
-``callbacks.time_rollouts``): it sorts the rows by completion length, scores them in
+work is padding. ``bucketed(score, buckets)`` wraps TRL's scoring method (``tinyzero.trainer``
+applies it for ``update_buckets`` > 1): it sorts the rows by completion length, scores them in
 ``buckets`` chunks, each cut to its own longest completion, and returns the log-probs and
 entropies in the original order at the original width (zeros past a chunk's width, where
 the completion mask is 0).
@@ -29,14 +28,6 @@ def check_buckets(buckets: int) -> None:
     """What a recipe's or a command's ``update_buckets`` may be."""
     if buckets < 1:
         raise ValueError(f"update_buckets must be >= 1, got {buckets}")
-
-
-def install(trainer, buckets: int) -> None:
-    """Score ``trainer``'s batches in ``buckets`` length buckets (1: TRL's own way)."""
-    check_buckets(buckets)
-    if buckets == 1:
-        return
-    trainer._get_per_token_logps_and_entropies = bucketed(trainer._get_per_token_logps_and_entropies, buckets)
 
 
 def bucketed(score, buckets: int):

@@ -50,15 +50,28 @@ from typing import Any
 import torch
 import yaml
 from datasets import Dataset
-from trl import DistillationConfig, DistillationTrainer, ModelConfig, ScriptArguments, SFTConfig, SFTTrainer
+from trl import (
+    DistillationConfig,
+    DistillationTrainer,
+    ModelConfig,
+    ScriptArguments,
+    SFTConfig,
+    SFTTrainer,
+)
 
 from tinyzero import callbacks, cli, fastgen, runfiles
-from tinyzero.models import NANO, load_for_inference, load_model_and_tokenizer, resolve_model_path
+from tinyzero.models import (
+    NANO,
+    load_for_inference,
+    load_model_and_tokenizer,
+    resolve_model_path,
+)
 from tinyzero.nano.tokenizer import MARKER, is_nano_folder, save_tokenizer
 from tinyzero.paths import RECIPES
 from tinyzero.sampling import generate, sampling_config
 from tinyzero.tasks import get_task
 from tinyzero.tasks.data import load_task_data
+from tinyzero.trainer import install_sampler
 
 DEFAULT_RECIPE = RECIPES / "nano-distill.yaml"
 PROG = "python -m tinyzero.distill"
@@ -185,9 +198,10 @@ def resolve_pair(args: DistillArguments) -> tuple[str, bool]:
 
 def sample_teacher(teacher, tokenizer, task, rows, args: DistillArguments, training_args) -> tuple[list[dict], dict]:
     """The teacher's correct completions of ``rows`` (``keep_correct``) and the counts."""
-    fastgen.use_sampler(teacher, args.sampler, args.sampling_workers)  # falls back to model.generate wherever fastgen does not apply
+    sample = fastgen.sampler(args.sampler, args.sampling_workers)  # falls back to model.generate wherever fastgen does not apply
     config = sampling_config(teacher, tokenizer, training_args.max_completion_length, training_args.temperature, training_args.top_p)
-    groups = generate(teacher, tokenizer, [r["prompt"] for r in rows], config, args.num_samples, args.sample_batch_size, args.sample_seed)
+    prompts = [r["prompt"] for r in rows]
+    groups = generate(teacher, tokenizer, prompts, config, args.num_samples, args.sample_batch_size, args.sample_seed, sample)
     return keep_correct(task, rows, groups)
 
 
@@ -251,7 +265,7 @@ def main(args: DistillArguments, training_args: SFTDistillConfig | DistillationC
             processing_class=tokenizer,
             callbacks=[callbacks.MetricsFileCallback(), *extra],
         )
-        fastgen.use_sampler(trainer, args.sampler, args.sampling_workers)  # the student's on-policy samples come from model.generate
+        install_sampler(trainer, args.sampler, args.sampling_workers)  # the student's on-policy samples come from model.generate
 
     result = trainer.train()
 

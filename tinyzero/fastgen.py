@@ -54,14 +54,13 @@ its docstring. ``uninstall(model)`` undoes it.
 from __future__ import annotations
 
 import contextlib
-import types
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["SAMPLERS", "SAMPLER_OPTIONS", "check_sampler", "check_workers", "generate", "install", "supported", "uninstall", "use_sampler"]
+__all__ = ["SAMPLERS", "SAMPLER_OPTIONS", "check_sampler", "check_workers", "generate", "sampler", "supported", "workers_for"]
 
 # What a recipe's or a command's ``sampler`` key may name: HF's model.generate, fastgen with its
 # own random stream, or fastgen drawing HF's random stream (HF's tokens).
@@ -95,13 +94,24 @@ def workers_for(name: str, workers: int | None) -> int:
     return workers
 
 
-def use_sampler(trainer_or_model, name: str, workers: int = 1) -> None:
-    """Route ``model.generate`` through the sampler ``name`` (``hf`` leaves it alone), its decode
-    step split over ``workers`` threads (the same tokens for any number)."""
+def sampler(name: str, workers: int = 1):
+    """The sampler ``name`` as a function ``(model, input_ids, attention_mask, generation_config,
+    **kwargs) -> sequences`` (what ``model.generate`` returns), its decode step split over
+    ``workers`` threads (the same tokens for any number); None for ``hf`` (``model.generate``
+    itself). Calls with extra generate kwargs go to ``model.generate``."""
     check_sampler(name)
     check_workers(name, workers)
-    if name != "hf":
-        install(trainer_or_model, **SAMPLER_OPTIONS[name], workers=workers)
+    if name == "hf":
+        return None
+    options = {**SAMPLER_OPTIONS[name], "workers": workers}
+
+    def sample(model, input_ids, attention_mask=None, generation_config=None, **kwargs):
+        if kwargs:
+            return model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=generation_config, **kwargs)
+        return generate(model, input_ids, attention_mask, generation_config, **options)
+
+    return sample
+
 
 # GenerationConfig fields that change what generate does, with the value meaning "off". Any
 # other value makes `supported` refuse (and `generate` fall back to HF).
@@ -612,58 +622,6 @@ def _sample(model, input_ids, attention_mask, gc, exact_rng, attn, compact_every
             caches = _grow(caches, n_rows, P + steps - 1, min(T, caches[0][0].shape[2] + _CHUNK))
         tok = _step_shards(decode, pool, workers, (W, tok, pos, P + steps, keymask, cos_t, sin_t, caches, attn), draw(), sel)
     return out[:, : P + steps]
-
-
-# --- TRL hook ---------------------------------------------------------------------------
-
-
-def _fast_generate_method(self, input_ids=None, attention_mask=None, generation_config=None, **kwargs):
-    """Installed as ``model.generate``: fastgen for plain calls, HF generate for anything else."""
-    hf = self._fastgen_hf_generate
-    opts = getattr(self, "_fastgen_options", {})
-    if kwargs or input_ids is None:
-        return hf(input_ids=input_ids, attention_mask=attention_mask, generation_config=generation_config, **kwargs)
-    gc = generation_config if generation_config is not None else self.generation_config
-    if supported(self, gc, input_ids.device, opts.get("allow_device", False)) is not None:
-        return hf(input_ids=input_ids, attention_mask=attention_mask, generation_config=generation_config)
-    self._fastgen_calls = getattr(self, "_fastgen_calls", 0) + 1
-    return generate(self, input_ids, attention_mask, gc, fallback=False, **opts)
-
-
-def install(trainer_or_model, **options) -> object:
-    """Make ``trainer.model.generate`` (TRL's non-vLLM path) use fastgen; returns the model.
-
-    TRL 1.16's ``GRPOTrainer._generate_single_turn`` (regular, non-paged, non-vLLM path) does
-    ``unwrap_model_for_generation(self.model_wrapped, ...)`` -> ``accelerator.unwrap_model``,
-    which on one process is ``trainer.model`` itself, then calls
-    ``unwrapped_model.generate(input_ids=..., attention_mask=..., generation_config=self.generation_config)``
-    and slices ``[:, prompt_len:]``, masks after the first eos itself, and takes logprobs = None.
-    So shadowing ``generate`` on the model *instance* (a bound method, so deepcopy rebinds it)
-    is the whole hook: no TRL code is touched, no private TRL method is wrapped, and any call
-    fastgen does not cover (extra kwargs, beam search, a processor it lacks, a GPU) goes to the
-    original ``generate``. tinyzero's held-out eval (``sampling.generate``) calls the same
-    ``model.generate`` and speeds up too. ``options`` go to ``generate`` (exact_rng, attn, ...).
-    """
-    model = _model_of(trainer_or_model)
-    if getattr(trainer_or_model, "use_vllm", False) or getattr(trainer_or_model, "use_transformers_continuous_batching", False):
-        raise ValueError("fastgen.install: this trainer samples with vLLM / continuous batching, not model.generate")
-    if "_fastgen_hf_generate" not in model.__dict__:
-        model._fastgen_hf_generate = model.generate  # the bound HF method
-    model._fastgen_options = dict(options)
-    model.generate = types.MethodType(_fast_generate_method, model)
-    return model
-
-
-def _model_of(trainer_or_model):
-    if isinstance(trainer_or_model, torch.nn.Module):
-        return trainer_or_model
-    return trainer_or_model.model  # a Trainer
-
-
-def uninstall(trainer_or_model) -> None:
-    model = _model_of(trainer_or_model)
-    for key in ("generate", "_fastgen_hf_generate", "_fastgen_options"):
-        model.__dict__.pop(key, None)
 
 
 # --- cost model, for benchmarks/sampling_speed.py ------------------------------------------
