@@ -55,6 +55,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import torch
+import torch.nn.functional as F
+
 
 def _head_dim(config) -> int:
     return getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
@@ -187,14 +190,10 @@ def matmul_shapes(config, rows: int) -> list[tuple[str, int, int, int, int]]:
 
 
 def _device(device):
-    import torch
-
     return torch.device(device)
 
 
 def _sync(device) -> None:
-    import torch
-
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -228,8 +227,6 @@ def thread_counts() -> tuple[int, ...]:
 
 def _best_over_threads(device, measure) -> float:
     """``measure()`` on a GPU; on a CPU the best of ``thread_counts()`` (the count is restored)."""
-    import torch
-
     if device.type != "cpu":
         return measure()
     before = torch.get_num_threads()
@@ -244,17 +241,12 @@ def _best_over_threads(device, measure) -> float:
 
 
 def _default_dtype(device):
-    import torch
-
     return torch.bfloat16 if device.type == "cuda" else torch.float32
 
 
 def measure_matmul_rate(config, rows: int, *, device="cpu", dtype=None, repeats: int = 5, by_shape: dict | None = None) -> float:
     """FLOP/s of the model's matmuls at ``rows`` tokens, weighted as in one forward (see the
     module docstring). ``by_shape``, when given, receives each shape's own rate (best thread count)."""
-    import torch
-    import torch.nn.functional as F
-
     device = _device(device)
     dtype = dtype or _default_dtype(device)
     shapes = matmul_shapes(config, rows)
@@ -286,8 +278,6 @@ def measure_matmul_rate(config, rows: int, *, device="cpu", dtype=None, repeats:
 def measure_bandwidth(*, device="cpu", nbytes: int | None = None, repeats: int = 5) -> float:
     """Bytes read + written per second of a device-to-device copy of ``nbytes`` (64 MiB on a CPU,
     1 GiB on a GPU by default)."""
-    import torch
-
     device = _device(device)
     nbytes = nbytes or (2**30 if device.type == "cuda" else 64 * 2**20)
     buffers = [torch.ones(nbytes, dtype=torch.uint8, device=device)]

@@ -38,7 +38,7 @@ def reward(completion: str, row: dict) -> float:
 
 
 def check_probabilities(model, tokenizer, rows: list[dict]) -> dict[str, list[float]]:
-    import torch  # noqa: PLC0415
+    import torch
 
     yes = tokenizer.convert_tokens_to_ids(" yes")
     out: dict[str, list[float]] = {"hit": [], "miss": []}
@@ -59,7 +59,7 @@ def check_probabilities(model, tokenizer, rows: list[dict]) -> dict[str, list[fl
 
 def sample(model, tokenizer, rows: list[dict], n: int, temperature: float, seed: int) -> list[str]:
     """``n`` completions per row, in row order, sampled as GRPOTrainer samples (256 new tokens)."""
-    from tinyzero.sampling import generate, sampling_config  # noqa: PLC0415
+    from tinyzero.sampling import generate, sampling_config
 
     config = sampling_config(model, tokenizer, 256, temperature)
     prompts = [prompt(r["nums"], r["target"], "nano") for r in rows]
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    from tinyzero.models import load_model_and_tokenizer  # noqa: PLC0415
+    from tinyzero.models import load_model_and_tokenizer
 
     model, tokenizer = load_model_and_tokenizer(args.model)
     model.eval()

@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> dict:
             "seconds": done[name]["seconds"] if name in done else seconds_of.get(name),
             "kept": done[name]["summary"].get("kept") if name in done else None,
         })  # fmt: skip
-    head = ["arm", f"accuracy (mean ± std over {len(args.eval_seeds)} seeds)", "thinking (chars)", *(l for _, l in PRICE),
+    head = ["arm", f"accuracy (mean ± std over {len(args.eval_seeds)} seeds)", "thinking (chars)", *(label for _, label in PRICE),
             "seconds (its command)", "teacher samples kept"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:

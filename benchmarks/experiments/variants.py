@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> dict:
     rows = [summarize(v, s, base_report, final) for (v, s), final in zip(grid, finals)]
     text = table(base_report, rows, len(args.eval_seeds))
 
-    from tinyzero.plot import compare_runs  # noqa: PLC0415 (matplotlib is slow to import)
+    from tinyzero.plot import compare_runs  # here: matplotlib is slow to import
 
     names = list(dict.fromkeys(args.variants))
     figure = compare_runs([run_dir[g] for g in grid], out / "variants.png", labels=[f"{v} seed {s}" for v, s in grid],

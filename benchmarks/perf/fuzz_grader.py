@@ -225,7 +225,7 @@ def main() -> int:
             t0 = time.perf_counter_ns()
             try:
                 verdict = fn(completion, *fargs)
-            except Exception as e:  # the point of the benchmark: there must be none
+            except Exception as e:  # noqa: BLE001 (the point of the benchmark: there must be none)
                 exceptions.append(f"{name} {kind}: {type(e).__name__}: {e} on {describe(completion)}")
                 continue
             finally:
