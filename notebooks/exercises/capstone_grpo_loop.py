@@ -53,7 +53,7 @@ import torch
 
 from tinyzero.fastgen import use_sampler
 from tinyzero.models import load_model_and_tokenizer
-from tinyzero.sampling import evaluate_model, generate, sampling_config
+from tinyzero.sampling import evaluate_model, generate, sampling_config  # noqa: F401 (generate: for sample_groups)
 from tinyzero.tasks import TASKS
 from tinyzero.tasks.data import load_task_data
 
@@ -176,7 +176,9 @@ def run(impl: ModuleType, cfg: Config, base: list[float] | None = None) -> dict:
     curve = impl.train(model, tokenizer, train_rows, cfg, impl)
     train_s = time.perf_counter() - start
     final = held_out(model, tokenizer, cfg)
-    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+    def mean(xs):
+        return sum(xs) / len(xs)
+
     return {"seed": cfg.seed, "base_accuracy": base, "final_accuracy": final,
             "base_mean": mean(base), "final_mean": mean(final), "ratio": mean(final) / mean(base),
             "completions_sampled": cfg.steps * cfg.prompts_per_step * cfg.group_size,

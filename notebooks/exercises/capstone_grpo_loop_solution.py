@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import sys
 
-import torch
-
 import capstone_grpo_loop as scaffold
+import torch
 from capstone_grpo_loop import TASK, Config
+
 from tinyzero.sampling import generate, sampling_config
 
 
