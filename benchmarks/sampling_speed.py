@@ -63,7 +63,7 @@ def parse(argv=None):
 
 def load(path):
     from tinyzero.nano import tokenizer as nano
-    from tinyzero.nano.pretrain import model_config
+    from tinyzero.nano.build import model_config
 
     if path == "random":
         from transformers import Qwen2ForCausalLM

@@ -364,7 +364,7 @@ def floors(new: dict, args) -> dict:
     """Floor seconds of each phase, for the work this checkout's run did."""
     from transformers import AutoConfig
 
-    from tinyzero.nano import pretrain as nano_pretrain
+    from tinyzero.nano import build as nano_pretrain
     from tinyzero.nano import tokenizer as nano_tokenizer
 
     base = Path(new["base_model"])

@@ -88,7 +88,7 @@ def fit_tiny_nano(path: Path, docs: list[str], steps: int, seed: int = 0) -> Pat
     import torch
     from transformers import Qwen2ForCausalLM
 
-    from tinyzero.nano.pretrain import model_config
+    from tinyzero.nano.build import model_config
     from tinyzero.nano.tokenizer import build_tokenizer, save_tokenizer
 
     torch.manual_seed(seed)

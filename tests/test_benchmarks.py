@@ -205,7 +205,7 @@ def test_distillation_comparison_at_a_tiny_size(tmp_path, monkeypatch):
     """benchmarks/distillation.py: a tiny small base, each arm from it, the teacher, one table."""
     monkeypatch.setenv("TINYZERO_HOME", str(tmp_path / "home"))
     bench = load("distillation")
-    from tinyzero.nano.pretrain import find_base_model, load_config
+    from tinyzero.nano.build import find_base_model, load_config
 
     teacher = find_base_model(load_config(None))  # the shipped base model: a nano model that gets a few right
     pretrain = "--num_traces 64 --max_steps 2 --batch_size 8 --hidden_size 32 --intermediate_size 64 --num_layers 1 --warmup_steps 0"

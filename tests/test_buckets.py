@@ -8,16 +8,16 @@ import types
 import pytest
 import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
-from trl import GRPOTrainer
 from trl.trainer.utils import add_fused_lm_head
 
 from tinyzero import buckets
+from tinyzero.trainer import trl_scorer
 
 
 def _model_and_batch(rows=24, prompt=7, completion=30, seed=0):
     torch.manual_seed(seed)
     config = Qwen2Config(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         num_key_value_heads=2, intermediate_size=64, max_position_embeddings=128)  # fmt: skip
+                         num_key_value_heads=2, intermediate_size=64, max_position_embeddings=128)
     model = Qwen2ForCausalLM(config)
     add_fused_lm_head(model, temperature=0.6, outputs=("log_probs", "entropy"))
     ids = torch.randint(1, 50, (rows, prompt + completion))
@@ -37,7 +37,7 @@ def _trl_score():
     # TRL's method as it is (without its profiling wrapper), on a stand-in for the trainer: it
     # only uses accelerator.autocast.
     fake = types.SimpleNamespace(accelerator=types.SimpleNamespace(autocast=contextlib.nullcontext))
-    return functools.partial(GRPOTrainer._get_per_token_logps_and_entropies.__wrapped__, fake)
+    return functools.partial(trl_scorer(), fake)
 
 
 @pytest.mark.parametrize("n_buckets, batch_size", [(4, None), (3, 8), (2, None)])
@@ -69,8 +69,5 @@ def test_buckets_without_entropy_and_one_bucket_is_trls_own():
     assert bent is None
     torch.testing.assert_close(blp[cmask], lp[cmask], rtol=0, atol=1e-5)
 
-    trainer = types.SimpleNamespace(_get_per_token_logps_and_entropies=score)
-    buckets.install(trainer, 1)
-    assert trainer._get_per_token_logps_and_entropies is score
     with pytest.raises(ValueError, match="update_buckets must be >= 1"):
-        buckets.install(trainer, 0)
+        buckets.check_buckets(0)

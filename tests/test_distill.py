@@ -64,7 +64,7 @@ def student_recipe(tmp_path_factory) -> Path:
     """recipes/nano-small-pretrain.yaml shrunk to a few seconds of pretraining."""
     recipe = yaml.safe_load((REPO / "recipes" / "nano-small-pretrain.yaml").read_text())
     recipe.update(hidden_size=16, num_layers=1, num_heads=2, num_kv_heads=1, intermediate_size=32,
-                  num_traces=64, max_steps=2, batch_size=8, warmup_steps=0)  # fmt: skip
+                  num_traces=64, max_steps=2, batch_size=8, warmup_steps=0)
     path = tmp_path_factory.mktemp("recipe") / "student.yaml"
     path.write_text(yaml.safe_dump(recipe))
     return path
@@ -85,7 +85,7 @@ def argv(teacher: Path, problems: Path, recipe: Path, out: Path, *extra: str) ->
         "--num_samples", "4", "--temperature", "1.0", "--max_completion_length", "24", "--sample_batch_size", "32",
         "--max_steps", "2", "--per_device_train_batch_size", "4", "--learning_rate", "1e-2", "--warmup_steps", "0",
         "--logging_steps", "1", "--output_dir", str(out), *extra,
-    ]  # fmt: skip
+    ]
 
 
 def assert_student_trained(summary: dict, out: Path, method: str) -> None:
@@ -117,7 +117,7 @@ def test_sft_keeps_only_correct_teacher_samples_and_trains_the_student(teacher, 
     # The folder is a model tinyzero.eval can evaluate (nano tokenizer and marker included).
     figures = eval_cmd.main(eval_cmd.parse_args([
         "--model", str(out), "--dataset", str(problems), "--n", "2", "--k", "1", "--max_completion_length", "8",
-    ]))  # fmt: skip
+    ]))
     assert figures["problems"] == 2 and figures["template"] == "nano"
 
 
@@ -229,7 +229,7 @@ def test_bad_flags_are_one_line(capsys):
 def test_the_student_recipe_is_the_base_recipe_at_a_quarter_of_the_parameters():
     from transformers import Qwen2ForCausalLM
 
-    from tinyzero.nano import pretrain
+    from tinyzero.nano import build
     from tinyzero.nano.tokenizer import build_tokenizer
 
     base = yaml.safe_load((REPO / "recipes" / "nano-pretrain.yaml").read_text())
@@ -239,9 +239,9 @@ def test_the_student_recipe_is_the_base_recipe_at_a_quarter_of_the_parameters():
     vocab = len(build_tokenizer())
 
     def parameters(recipe: str) -> int:
-        cfg = pretrain.load_config(REPO / "recipes" / recipe)  # every key known to PretrainConfig
+        cfg = build.load_config(REPO / "recipes" / recipe)  # every key known to PretrainConfig
         with torch.device("meta"):
-            model = Qwen2ForCausalLM(pretrain.model_config(vocab, *(getattr(cfg, k) for k in SIZES)))
+            model = Qwen2ForCausalLM(build.model_config(vocab, *(getattr(cfg, k) for k in SIZES)))
         return sum(p.numel() for p in model.parameters())
 
     ratio = parameters("nano-small-pretrain.yaml") / parameters("nano-pretrain.yaml")

@@ -175,9 +175,9 @@ def test_sample_command(tiny_run, capsys):
 
 
 def test_nano_name_uses_the_cached_base_model(nano_model_dir, monkeypatch):
-    import tinyzero.nano.pretrain
+    import tinyzero.nano.build
 
     calls = []
-    monkeypatch.setattr(tinyzero.nano.pretrain, "ensure_base_model", lambda cfg=None: calls.append(cfg) or nano_model_dir)
+    monkeypatch.setattr(tinyzero.nano.build, "ensure_base_model", lambda cfg=None: calls.append(cfg) or nano_model_dir)
     model, tokenizer = load_model_and_tokenizer("nano", pretrain_config="my.yaml")
     assert calls == ["my.yaml"] and len(tokenizer) == len(nano.build_tokenizer())  # not Qwen2's 151k

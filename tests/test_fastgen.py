@@ -12,7 +12,8 @@ from transformers import GenerationConfig, Qwen2ForCausalLM
 
 from tinyzero import fastgen
 from tinyzero.nano import tokenizer as nano
-from tinyzero.nano.pretrain import find_base_model, load_config, model_config
+from tinyzero.nano.build import find_base_model, load_config, model_config
+from tinyzero.trainer import install_sampler, uninstall_sampler
 
 BASE = find_base_model(load_config())  # the nano recipe's base model (shipped, or a rebuild in the cache)
 PROMPTS = ["Make 24 from 3 5 7 9", "Make 5 from 1 2", "hi", "Make 100 from 25 4 9 1 1"]
@@ -193,7 +194,7 @@ def test_install_hook(tok):
     gc = config()
     torch.manual_seed(1)
     hf = model.generate(**enc, generation_config=gc)
-    fastgen.install(model, exact_rng=True)
+    install_sampler(model, "fastgen_exact")
     torch.manual_seed(1)
     hooked = model.generate(**enc, generation_config=gc)  # how TRL calls it
     assert model._fastgen_calls == 1 and torch.equal(hf, hooked)
@@ -202,10 +203,13 @@ def test_install_hook(tok):
     clone = copy.deepcopy(model)  # the bound method follows the copy
     clone.generate(**enc, generation_config=gc)
     assert clone._fastgen_calls == 2 and model._fastgen_calls == 1
-    fastgen.uninstall(model)
+    uninstall_sampler(model)
     assert "generate" not in model.__dict__
     torch.manual_seed(1)
     assert torch.equal(model.generate(**enc, generation_config=gc), hf)
+    # the same sampler as a function (the held-out eval's and tinyzero.eval's way), no hook
+    torch.manual_seed(1)
+    assert torch.equal(fastgen.sampler("fastgen_exact")(model, **enc, generation_config=gc), hf)
 
 
 @pytest.mark.skipif(BASE is None, reason="no nano base model for the recipe here")
@@ -331,5 +335,6 @@ def test_samplers_attention():
     model = torch.nn.Linear(1, 1)
     model.generate = lambda **kw: None
     for name, opts in fastgen.SAMPLER_OPTIONS.items():
-        fastgen.use_sampler(model, name, workers=2)
+        install_sampler(model, name, workers=2)
         assert model._fastgen_options == {**opts, "workers": 2}
+    assert fastgen.sampler("hf") is None

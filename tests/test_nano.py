@@ -126,21 +126,21 @@ def test_practice_pages_end_the_document_only_with_practice_eos():
     # practice_eos false (tried on 2026-12-02, not the recipe): every trace and worksheet ends in
     # eos and no practice page does, so eos right after an attempt line is never taught. True
     # (the recipe) writes the corpus from before the knob, under the same keys.
-    from tinyzero.nano import pretrain
+    from tinyzero.nano import build
 
-    cfg = dataclasses.replace(pretrain.load_config(), num_traces=400)
+    cfg = dataclasses.replace(build.load_config(), num_traces=400)
     assert cfg.practice_eos is True
     for eos_after_pages in (False, True):
-        docs = pretrain.build_corpus(dataclasses.replace(cfg, practice_eos=eos_after_pages))
+        docs = build.build_corpus(dataclasses.replace(cfg, practice_eos=eos_after_pages))
         pages = [d for d in docs if d.startswith("Make") and "<think>" not in d]
         others = [d for d in docs if d not in pages]
         assert len(pages) > 40 and len(others) > 300
         assert all(d.endswith(nano.EOS) and d.count(nano.EOS) == 1 for d in others)
         assert all(p.count(nano.EOS) == p.endswith(nano.EOS) == eos_after_pages for p in pages)
     # The keys of the grid's base models (seeds 0 and 1) stand; the knob makes new ones.
-    assert pretrain.load_config().key() == "a6a2c2b9c4ed"
-    assert pretrain.load_config(None, ["--seed", "1"]).key() == "7b89b24ed8f7"
-    assert pretrain.load_config(None, ["--practice_eos", "false"]).key() == "a5596395d9ed"
+    assert build.load_config().key() == "a6a2c2b9c4ed"
+    assert build.load_config(None, ["--seed", "1"]).key() == "7b89b24ed8f7"
+    assert build.load_config(None, ["--practice_eos", "false"]).key() == "a5596395d9ed"
 
 
 def test_corpus_is_deterministic_for_a_seed():
@@ -150,18 +150,18 @@ def test_corpus_is_deterministic_for_a_seed():
 
 
 def test_pretrain_caches_by_config(tmp_path, monkeypatch):
-    from tinyzero.nano import pretrain
+    from tinyzero.nano import build
 
     monkeypatch.setenv("TINYZERO_HOME", str(tmp_path))
     tiny = ["--num_traces", "64", "--max_steps", "2", "--batch_size", "8", "--hidden_size", "32",
             "--intermediate_size", "64", "--num_layers", "1", "--warmup_steps", "0"]
-    path = pretrain.ensure_base_model(pretrain.load_config(None, tiny))
+    path = build.ensure_base_model(build.load_config(None, tiny))
     assert path.parent == tmp_path / "nano-base" and (path / "pretrain.json").is_file()
     assert nano.load_tokenizer(path).decode(nano.load_tokenizer(path)("Make 1")["input_ids"]) == "Make 1"
     stamp = (path / "pretrain.json").stat().st_mtime
-    assert pretrain.ensure_base_model(pretrain.load_config(None, tiny)) == path  # reused, not retrained
+    assert build.ensure_base_model(build.load_config(None, tiny)) == path  # reused, not retrained
     assert (path / "pretrain.json").stat().st_mtime == stamp
-    other = pretrain.ensure_base_model(pretrain.load_config(None, [*tiny, "--seed", "1"]))
+    other = build.ensure_base_model(build.load_config(None, [*tiny, "--seed", "1"]))
     assert other != path
 
 
@@ -296,16 +296,16 @@ def test_pretraining_pins_the_kernels_that_decide_its_bits(tmp_path):
 
 
 def test_the_recipe_base_model_ships_and_is_used_without_pretraining(tmp_path, monkeypatch):
-    from tinyzero.nano import pretrain
+    from tinyzero.nano import build
 
     monkeypatch.setenv("TINYZERO_HOME", str(tmp_path))  # an empty cache, as on a fresh clone
-    cfg = pretrain.load_config()
-    shipped = pretrain.shipped_model(cfg)
+    cfg = build.load_config()
+    shipped = build.shipped_model(cfg)
     # A change of the recipe, the corpus or CORPUS_VERSION changes the key: reship the model
     # (python -m tinyzero.pretrain --rebuild true; copy runs/nano-base/<key>/ to tinyzero/nano/shipped/).
     assert shipped is not None, f"no shipped base model for the recipe's key {cfg.key()}"
-    monkeypatch.setattr(pretrain, "pretrain", lambda *a, **k: pytest.fail("pretrained although the model ships"))
-    assert pretrain.ensure_base_model() == shipped
+    monkeypatch.setattr(build, "pretrain", lambda *a, **k: pytest.fail("pretrained although the model ships"))
+    assert build.ensure_base_model() == shipped
     info = json.loads((shipped / "pretrain.json").read_text())
     assert info["key"] == cfg.key() and info["config"] == dataclasses.asdict(cfg)
     assert nano.load_tokenizer(shipped).decode(nano.load_tokenizer(shipped)("Make 19 from 3 5 4.")["input_ids"]) == "Make 19 from 3 5 4."
@@ -323,13 +323,13 @@ def test_a_rebuild_of_the_shipped_base_model_matches_it(tmp_path):
 
     from safetensors.torch import load_file
 
-    from tinyzero.nano import pretrain
+    from tinyzero.nano import build
 
     repo = Path(__file__).resolve().parent.parent
     env = {**os.environ, "TINYZERO_HOME": str(tmp_path), "PYTHONPATH": str(repo)}
     subprocess.run([sys.executable, "-m", "tinyzero.pretrain", "--rebuild", "true"], cwd=repo, env=env, check=True,
                    capture_output=True, timeout=3600)
-    shipped = pretrain.shipped_model(pretrain.load_config())
+    shipped = build.shipped_model(build.load_config())
     (rebuilt,) = (tmp_path / "nano-base").iterdir()
     assert rebuilt.name == shipped.name
     loss = [json.loads((d / "pretrain.json").read_text())["train_loss"] for d in (rebuilt, shipped)]

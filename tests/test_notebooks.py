@@ -51,7 +51,7 @@ QWEN_TRAIN_SIZE = [
     "--use_cpu", "true", "--torch_threads", "1", "--bf16", "false", "--dtype", "float32",
     "--num_generations", "4", "--per_device_train_batch_size", "4", "--gradient_accumulation_steps", "1",
     "--max_completion_length", "8", "--eval_size", "4", "--eval_batch_size", "4", "--eval_samples", "1",
-]  # fmt: skip
+]
 QWEN_PARAMETERS = {
     "01_task.ipynb": {},  # no model: only the template and the data change
     # One group of two: on a CPU, TRL scores every prompt position over the 151,936-token vocabulary.
@@ -118,7 +118,7 @@ def execute_notebook(path: Path, kernel_name: str, allow_errors: bool = False, p
 @pytest.fixture(scope="session")
 def base_model() -> Path:
     """The nano base model of the current recipe, pretrained here if it is not cached yet."""
-    from tinyzero.nano.pretrain import ensure_base_model
+    from tinyzero.nano.build import ensure_base_model
 
     return ensure_base_model()
 

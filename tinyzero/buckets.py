@@ -1,11 +1,9 @@
 """Score a GRPO batch in length buckets, so the update does not run over padding.
 
-TRL pads every completion of a generation batch (256 for the nano recipe) to the longest one,
-and scores the batch at that width: the old log-probs once, then each update's forward and
-backward. With completions of 88 tokens on average and a longest of about 190, half of that
-work is padding. ``install(trainer, buckets)`` wraps GRPOTrainer's
-``_get_per_token_logps_and_entropies`` (private API of the pinned TRL, like
-``callbacks.time_rollouts``): it sorts the rows by completion length, scores them in
+TRL pads every completion of a generation batch to the longest one, and scores the batch at
+that width: the old log-probs once, then each update's forward and backward. When most
+completions are much shorter than the longest, much of that work is padding. ``bucketed(score, buckets)`` wraps TRL's scoring method (``tinyzero.trainer``
+applies it for ``update_buckets`` > 1): it sorts the rows by completion length, scores them in
 ``buckets`` chunks, each cut to its own longest completion, and returns the log-probs and
 entropies in the original order at the original width (zeros past a chunk's width, where
 the completion mask is 0).
@@ -31,25 +29,17 @@ def check_buckets(buckets: int) -> None:
         raise ValueError(f"update_buckets must be >= 1, got {buckets}")
 
 
-def install(trainer, buckets: int) -> None:
-    """Score ``trainer``'s batches in ``buckets`` length buckets (1: TRL's own way)."""
-    check_buckets(buckets)
-    if buckets == 1:
-        return
-    trainer._get_per_token_logps_and_entropies = bucketed(trainer._get_per_token_logps_and_entropies, buckets)
-
-
 def bucketed(score, buckets: int):
     """``score`` (TRL's ``_get_per_token_logps_and_entropies``, bound) run per length bucket."""
 
     @functools.wraps(score)
     def wrapper(model, input_ids, attention_mask, logits_to_keep, batch_size=None, compute_entropy=False,
-                compute_aux_loss=False, **extra):  # fmt: skip
+                compute_aux_loss=False, **extra):
         rows = input_ids.size(0)
         # Images, token types or an MoE aux loss: TRL's own path (none of them in a tinyzero recipe).
         if compute_aux_loss or any(v is not None for v in extra.values()) or rows < 2 * buckets:
             return score(model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size,
-                         compute_entropy=compute_entropy, compute_aux_loss=compute_aux_loss, **extra)  # fmt: skip
+                         compute_entropy=compute_entropy, compute_aux_loss=compute_aux_loss, **extra)
         prompt_width = input_ids.size(1) - logits_to_keep
         # A row's width is up to its last unmasked completion token (TRL's masks are 1 up to
         # and including eos, then 0; the last 1, not the count, so that a mask with holes is kept whole).
@@ -63,7 +53,7 @@ def bucketed(score, buckets: int):
         for chunk in order.chunk(chunks):
             width = max(int(lengths[chunk].max()), 1)
             lp, ent, _ = score(model, input_ids[chunk, : prompt_width + width], attention_mask[chunk, : prompt_width + width],
-                               width, compute_entropy=compute_entropy)  # fmt: skip
+                               width, compute_entropy=compute_entropy)
             logps.append(F.pad(lp, (0, logits_to_keep - width)))
             if compute_entropy:
                 entropies.append(F.pad(ent, (0, logits_to_keep - width)))

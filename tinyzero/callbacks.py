@@ -24,8 +24,8 @@ metrics.jsonl columns (the same names appear in ``trainer.state.log_history``)
                                   logged with weight 0: a metric, not a reward)
     completions/mean_length       TRL: completion length in tokens (also min/max, clipped_ratio)
     loss, grad_norm, learning_rate, entropy, clip_ratio/*, step_time, epoch, num_tokens: TRL
-    time/generation               seconds of the step spent sampling completions (TRL's
-                                  ``_generate``; ``time_rollouts``)
+    time/generation               seconds of the step spent sampling completions
+                                  (``tinyzero.trainer``)
     time/eval                     seconds the held-out eval took (in the eval rows; not part of
                                   ``step_time``)
     time/rollout                  seconds spent making the batch: sampling, then rewards,
@@ -45,12 +45,11 @@ The callbacks, all passed to ``GRPOTrainer(callbacks=[...])`` by ``tinyzero.trai
 ``HeldOutEvalCallback`` (the eval/ rows), ``MetricsFileCallback`` (metrics.jsonl),
 ``CompactProgressCallback`` (one console line per log), ``NanoMarkerCallback`` (nano
 checkpoints keep their tokenizer marker). ``train_metrics_reward`` is the weight-0 reward
-function that logs ``train/*``, and ``time_rollouts`` adds the ``time/*`` columns.
+function that logs ``train/*``; ``tinyzero.trainer`` adds the ``time/*`` columns.
 """
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -72,41 +71,6 @@ from tinyzero.runfiles import (
 from tinyzero.sampling import evaluate_model, sampling_config
 from tinyzero.stats import analyze, is_truncated, rows_from_columns, summarize
 from tinyzero.tasks.grading import completion_text
-
-
-def instrument(trainer) -> None:
-    """What tinyzero adds to a built GRPOTrainer: the ``time/*`` columns, and the compact
-    progress line in place of Trainer's own bar (Trainer adds that one after the callbacks
-    it is given, so it is removed here rather than never added)."""
-    time_rollouts(trainer)
-    for cb in list(trainer.callback_handler.callbacks):
-        if type(cb) is ProgressCallback:
-            trainer.remove_callback(cb)
-
-
-def time_rollouts(trainer) -> None:
-    """Log where a GRPO step's time goes: ``time/generation`` and ``time/rollout`` (see above).
-
-    TRL's ``step_time`` covers the whole step. This wraps the two GRPOTrainer methods that
-    make the batch (private API of the pinned TRL; tests/test_train.py checks the columns
-    appear) and appends their durations to the trainer's own metric buffers, which TRL
-    averages and logs with everything else.
-    """
-
-    def timed(method, name):
-        @functools.wraps(method)
-        def wrapper(*args, **kwargs):
-            start = time.perf_counter()
-            out = method(*args, **kwargs)
-            mode = "train" if trainer.model.training else "eval"
-            trainer._metrics[mode][name].append(time.perf_counter() - start)
-            return out
-
-        return wrapper
-
-    trainer._generate = timed(trainer._generate, "time/generation")
-    trainer._generate_and_score_completions = timed(trainer._generate_and_score_completions, "time/rollout")
-
 
 # --- training-batch statistics ----------------------------------------------------------
 
@@ -168,7 +132,8 @@ class HeldOutEvalCallback(TrainerCallback):
         self.trainer = None
 
     def bind(self, trainer) -> None:
-        """The trainer whose model is sampled and whose log rows receive the figures."""
+        """The trainer whose model is sampled and whose log rows receive the figures (a
+        ``tinyzero.trainer`` trainer binds its callbacks when it is built)."""
         self.trainer = trainer
 
     def evaluate(self, step: int) -> dict[str, float]:
@@ -192,6 +157,7 @@ class HeldOutEvalCallback(TrainerCallback):
                 # under accelerate launch each process samples its share of the problems
                 shard=(trainer.accelerator.process_index, trainer.accelerator.num_processes),
                 gather=gather_object,
+                sample=getattr(trainer, "sample", None),  # the trainer's sampler and threads (tinyzero.trainer)
             )
         if args.should_save and self.num_samples > 0:
             samples = [
@@ -227,7 +193,7 @@ class HeldOutEvalCallback(TrainerCallback):
             # callback returns; adding one value per key there puts eval/* into the same row
             # as the step's training metrics (TRL's own log_metric hook would land a step late).
             for key, value in metrics.items():
-                self.trainer._metrics["train"][key].append(value)
+                self.trainer.log_step_metric(key, value)
             control.should_log = True
         return control
 

@@ -23,7 +23,7 @@ Two methods, one recipe (``method``):
 
 The student is a fresh nano base model pretrained like the teacher's but with about a quarter
 of the parameters (``student_pretrain_config``: recipes/nano-small-pretrain.yaml, built once
-by ``tinyzero.nano.pretrain.ensure_base_model``); both share the nano tokenizer. The output is a
+by ``tinyzero.nano.build.ensure_base_model``); both share the nano tokenizer. The output is a
 ``save_pretrained`` folder with the nano tokenizer (``tinyzero.eval --model`` reads it),
 ``metrics.jsonl`` (the trainer's log rows) and ``summary.json`` (method, teacher, parameters,
 samples kept, steps, seconds).
@@ -50,15 +50,28 @@ from typing import Any
 import torch
 import yaml
 from datasets import Dataset
-from trl import DistillationConfig, DistillationTrainer, ModelConfig, ScriptArguments, SFTConfig, SFTTrainer
+from trl import (
+    DistillationConfig,
+    DistillationTrainer,
+    ModelConfig,
+    ScriptArguments,
+    SFTConfig,
+    SFTTrainer,
+)
 
 from tinyzero import callbacks, cli, fastgen, runfiles
-from tinyzero.models import NANO, load_for_inference, load_model_and_tokenizer, resolve_model_path
+from tinyzero.models import (
+    NANO,
+    load_for_inference,
+    load_model_and_tokenizer,
+    resolve_model_path,
+)
 from tinyzero.nano.tokenizer import MARKER, is_nano_folder, save_tokenizer
 from tinyzero.paths import RECIPES
 from tinyzero.sampling import generate, sampling_config
 from tinyzero.tasks import get_task
 from tinyzero.tasks.data import load_task_data
+from tinyzero.trainer import install_sampler
 
 DEFAULT_RECIPE = RECIPES / "nano-distill.yaml"
 PROG = "python -m tinyzero.distill"
@@ -185,9 +198,10 @@ def resolve_pair(args: DistillArguments) -> tuple[str, bool]:
 
 def sample_teacher(teacher, tokenizer, task, rows, args: DistillArguments, training_args) -> tuple[list[dict], dict]:
     """The teacher's correct completions of ``rows`` (``keep_correct``) and the counts."""
-    fastgen.use_sampler(teacher, args.sampler, args.sampling_workers)  # falls back to model.generate wherever fastgen does not apply
+    sample = fastgen.sampler(args.sampler, args.sampling_workers)  # falls back to model.generate wherever fastgen does not apply
     config = sampling_config(teacher, tokenizer, training_args.max_completion_length, training_args.temperature, training_args.top_p)
-    groups = generate(teacher, tokenizer, [r["prompt"] for r in rows], config, args.num_samples, args.sample_batch_size, args.sample_seed)
+    prompts = [r["prompt"] for r in rows]
+    groups = generate(teacher, tokenizer, prompts, config, args.num_samples, args.sample_batch_size, args.sample_seed, sample)
     return keep_correct(task, rows, groups)
 
 
@@ -219,7 +233,7 @@ def main(args: DistillArguments, training_args: SFTDistillConfig | DistillationC
         out.mkdir(parents=True, exist_ok=True)
         runfiles.rewrite_jsonl(out / DATA_FILE, kept)
         print(f"[tinyzero] teacher: {counts['kept']} of {counts['sampled']} completions kept "
-              f"({counts['problems_kept']} of {counts['problems']} problems) -> {out / DATA_FILE}")  # fmt: skip
+              f"({counts['problems_kept']} of {counts['problems']} problems) -> {out / DATA_FILE}")
         if not kept:
             raise ValueError(
                 f"no correct completions kept: the teacher {args.teacher_model!r} got none of {counts['sampled']} right "
@@ -251,21 +265,21 @@ def main(args: DistillArguments, training_args: SFTDistillConfig | DistillationC
             processing_class=tokenizer,
             callbacks=[callbacks.MetricsFileCallback(), *extra],
         )
-        fastgen.use_sampler(trainer, args.sampler, args.sampling_workers)  # the student's on-policy samples come from model.generate
+        install_sampler(trainer, args.sampler, args.sampling_workers)  # the student's on-policy samples come from model.generate
 
     result = trainer.train()
 
     # Save: the student (with the nano marker) and summary.json.
     trainer.save_model(str(out))
     summary.update(steps=trainer.state.global_step, train_loss=result.training_loss, seconds=round(time.time() - start, 1),
-                   output_dir=str(out), metrics=str(out / runfiles.METRICS_FILE))  # fmt: skip
+                   output_dir=str(out), metrics=str(out / runfiles.METRICS_FILE))
     if trainer.args.should_save:
         if student_nano:
             save_tokenizer(tokenizer, out)
         runfiles.write_summary(out, summary)
         print(f"[tinyzero] done: {summary['steps']} steps of {args.method} distillation in {summary['seconds']:.0f}s; "
               f"student ({summary['student_parameters']:,} parameters) in {out}; evaluate it with "
-              f"python -m tinyzero.eval --model {out}")  # fmt: skip
+              f"python -m tinyzero.eval --model {out}")
         print(json.dumps(summary))
     return summary
 

@@ -41,7 +41,7 @@ class EvalArguments:
     sampling_workers: int | None = field(
         default=None,
         metadata={"help": "fastgen samplers: threads a decode step's rows are split over (the same tokens for any "
-                  "number); default 2 (on 2 cores 1.32x faster than 1, up to 20% slower beside a busy process), 1 for hf."},
+                  "number); default 2 (benchmarks/results/sampling_speed.md), 1 for hf."},
     )
     dtype: str = field(default="auto", metadata={"help": "auto, float32, bfloat16 or float16."})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, ...; default: cuda when available."})
@@ -65,7 +65,7 @@ class EvalArguments:
 
 
 def main(args: EvalArguments) -> dict:
-    from tinyzero.fastgen import use_sampler  # noqa: PLC0415
+    from tinyzero.fastgen import sampler  # noqa: PLC0415
     from tinyzero.models import load_for_inference  # noqa: PLC0415
     from tinyzero.nano.tokenizer import is_nano_tokenizer  # noqa: PLC0415
     from tinyzero.sampling import evaluate_model, sampling_config  # noqa: PLC0415
@@ -74,7 +74,7 @@ def main(args: EvalArguments) -> dict:
 
     start = time.time()
     model, tokenizer = load_for_inference(args.model, args.dtype, args.device, args.pretrain_config)
-    use_sampler(model, args.sampler, args.sampling_workers)  # falls back to model.generate wherever fastgen does not apply
+    sample = sampler(args.sampler, args.sampling_workers)  # falls back to model.generate wherever fastgen does not apply
     nano = is_nano_tokenizer(tokenizer)
     if args.torch_threads or nano:
         import torch  # noqa: PLC0415
@@ -89,7 +89,7 @@ def main(args: EvalArguments) -> dict:
     for seed in args.seeds:
         figures, seed_records = evaluate_model(
             model, tokenizer, task, rows, config, k=args.k, batch_size=args.batch_size, seed=seed,
-            search=nano and task.name == "countdown",
+            search=nano and task.name == "countdown", sample=sample,
         )
         per_seed.append(figures)
         records += [{"seed": seed, **r} for r in seed_records]

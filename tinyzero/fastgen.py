@@ -1,67 +1,39 @@
-"""A lean sampler for small Qwen2 models on a CPU: a drop-in for ``model.generate``.
-
-On the nano model (~1M parameters) HF ``generate`` is bound by per-token overhead, not by
-arithmetic: every decode step goes through the generic model forward (mask building, cache
-objects, kwargs plumbing), a ``DynamicCache`` that re-concatenates every layer's keys and
-values each step, a logits-processor list, and ``torch.multinomial``, whose CPU kernel draws
-one exponential per vocabulary entry per row (256 x 1194 of them a step: several ms on its
-own). It also keeps decoding rows that already emitted eos until the longest one finishes.
+"""A lean sampler for small Qwen2 models on a CPU: what ``model.generate`` returns, faster.
 
 ``generate(model, input_ids, attention_mask, generation_config)`` returns what
-``model.generate(input_ids=..., attention_mask=..., generation_config=...)`` returns (the
-sequences tensor: prompt + completion, pad after eos, width = prompt + longest completion)
-with the same sampling semantics, but:
+``model.generate(input_ids=..., attention_mask=..., generation_config=...)`` returns: the
+sequences tensor (prompt + completion, pad after eos, width = prompt + longest completion),
+sampled from the same distribution with HF's temperature, top-k and top-p, in HF's order.
 
-- the Qwen2 forward is written out functionally on the model's own weights (fused q/k/v and
-  gate/up matrices, built once per call), with a pre-allocated KV cache written in place;
-- the decode step's attention (``attn="bmm"``, the ``fastgen`` sampler's) is two batched
-  matmuls over a contiguous cache that grows 32 positions at a time. On the nano model at
-  long contexts SDPA's CPU kernel took half of sampling, spending its time per row and head;
-  the two matmuls read the cache at about memory speed (benchmarks/results/sampling_speed.md);
-- the prefill runs once per distinct prompt row (GRPO repeats each prompt 16 times);
-- logits only for the last position; no logits processors (temperature, top-k, top-p are
-  done inline, in HF's order and with HF's ops);
-- finished rows are dropped from the batch (the cache is compacted when enough of them have
-  finished), so the long tail of a few long completions costs little;
-- ``workers``: the decode step and token selection split by rows over threads of fastgen's
-  own, which meet once per step (torch's intra-op threads meet in every op, and a step has
-  hundreds). On 2 cores 2 workers sample 1.32x faster than one, and beside a busy process up
-  to 20% slower, where two torch threads took 3.6x as long (benchmarks/results/sampling_speed.md).
-  Row results do not depend on the rows beside them, so the tokens are the same for any number;
-- sampling by inverse CDF (one uniform per row, ``cumsum`` + ``searchsorted``): the same
-  distribution as ``torch.multinomial`` at a fraction of the cost. ``exact_rng=True``
-  instead draws exactly the noise ``torch.multinomial`` would draw inside HF generate (one
-  exponential per vocabulary entry for every row of the full batch, every step) and picks
-  ``argmax(probs / noise)`` as its kernel does, so under the same seed it gives HF's tokens
-  whenever the logits agree to the bit (see tests/test_fastgen.py for how often they do).
+What it promises:
 
-Anything it does not cover (beam search, repetition penalty, min_p, other logits processors,
-non-Qwen2 models, sliding windows, rope scaling, non-CPU devices by default, extra generate
-kwargs) falls back to the model's own ``generate``, so it is safe to install blindly.
+- the same greedy tokens as HF, and under ``exact_rng=True`` the same random stream as HF's
+  ``torch.multinomial`` (so HF's sampled tokens wherever the logits agree to the bit);
+  otherwise one uniform per row and step, inverse CDF: the same distribution, not the same draw;
+- the same tokens for any number of ``workers`` (a row's result never depends on its neighbours);
+- anything it does not cover (beam search, repetition penalty, other logits processors, a model
+  that is not a plain Qwen2, sliding windows, rope scaling, a non-CPU device unless allowed,
+  extra generate kwargs) goes to the model's own ``generate``: ``supported`` says why.
 
-Measured on the 2-core CPU (nano base model af37ee8f76ab, 1 thread, machine shared, load
-1.4-5): 256 rows x up to 256 tokens (GRPO shape) HF 35.6 s, fastgen 2.0 s, exact_rng 5.3 s;
-the 500 x 1 eval (2 calls of 250) HF 113 s, fastgen 7.0 s, exact_rng 15.1 s. Most of the gain
-is not per-op overhead but HF decoding all 256 rows for 256 steps because one row ran long
-(mean completion 34 tokens), re-copying the growing cache every step, and multinomial's
-per-vocabulary-entry noise. See benchmarks/sampling_speed.py.
+How: the Qwen2 forward written out on the model's own weights (fused q/k/v and gate/up), a
+pre-allocated KV cache written in place, the prefill once per distinct prompt (GRPO repeats
+each prompt), logits only for the last position, finished rows dropped from the batch, and the
+decode step's rows split over fastgen's own threads, which meet once per step. Its speed and
+the measurements behind each choice: benchmarks/results/sampling_speed.md.
 
-``install(trainer)`` makes TRL's GRPOTrainer (and tinyzero's held-out eval, which calls
-``model.generate`` too) use it, by shadowing ``generate`` on the policy model instance; see
-its docstring. ``uninstall(model)`` undoes it.
+``sampler(name, workers)`` is a recipe's ``sampler`` key as a function; ``tinyzero.trainer``
+uses it for TRL's sampling and the held-out eval, ``tinyzero.eval`` and ``tinyzero.distill`` too.
 """
 
 from __future__ import annotations
 
 import contextlib
-import types
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["SAMPLERS", "SAMPLER_OPTIONS", "check_sampler", "check_workers", "generate", "install", "supported", "uninstall", "use_sampler"]
+__all__ = ["SAMPLERS", "SAMPLER_OPTIONS", "check_sampler", "check_workers", "generate", "sampler", "supported", "workers_for"]
 
 # What a recipe's or a command's ``sampler`` key may name: HF's model.generate, fastgen with its
 # own random stream, or fastgen drawing HF's random stream (HF's tokens).
@@ -95,53 +67,41 @@ def workers_for(name: str, workers: int | None) -> int:
     return workers
 
 
-def use_sampler(trainer_or_model, name: str, workers: int = 1) -> None:
-    """Route ``model.generate`` through the sampler ``name`` (``hf`` leaves it alone), its decode
-    step split over ``workers`` threads (the same tokens for any number)."""
+def sampler(name: str, workers: int = 1):
+    """The sampler ``name`` as a function ``(model, input_ids, attention_mask, generation_config,
+    **kwargs) -> sequences`` (what ``model.generate`` returns), its decode step split over
+    ``workers`` threads (the same tokens for any number); None for ``hf`` (``model.generate``
+    itself). Calls with extra generate kwargs go to ``model.generate``."""
     check_sampler(name)
     check_workers(name, workers)
-    if name != "hf":
-        install(trainer_or_model, **SAMPLER_OPTIONS[name], workers=workers)
+    if name == "hf":
+        return None
+    options = {**SAMPLER_OPTIONS[name], "workers": workers}
 
-# GenerationConfig fields that change what generate does, with the value meaning "off". Any
+    def sample(model, input_ids, attention_mask=None, generation_config=None, **kwargs):
+        if kwargs:
+            return model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=generation_config, **kwargs)
+        return generate(model, input_ids, attention_mask, generation_config, **options)
+
+    return sample
+
+
+# GenerationConfig fields that change what generate does, with the values meaning "off". Any
 # other value makes `supported` refuse (and `generate` fall back to HF).
+_OFF_IF_NONE = ("penalty_alpha", "bad_words_ids", "force_words_ids", "top_h", "suppress_tokens", "begin_suppress_tokens",
+                "sequence_bias", "forced_bos_token_id", "forced_eos_token_id", "exponential_decay_length_penalty",
+                "watermarking_config", "stop_strings", "max_time", "prompt_lookup_num_tokens", "assistant_model", "dola_layers")
+_OFF_IF_FALSE = ("renormalize_logits", "return_dict_in_generate", "output_scores", "output_logits", "output_attentions",
+                 "output_hidden_states", "low_memory", "token_healing")
 _NEUTRAL = {
-    "num_beams": (1, None),
-    "num_beam_groups": (1, None),
-    "penalty_alpha": (None,),
-    "repetition_penalty": (1.0, None),
-    "encoder_repetition_penalty": (1.0, None),
-    "no_repeat_ngram_size": (0, None),
-    "bad_words_ids": (None,),
-    "force_words_ids": (None,),
-    "min_length": (0, None),
-    "min_new_tokens": (0, None),
+    **dict.fromkeys(_OFF_IF_NONE, (None,)),
+    **dict.fromkeys(_OFF_IF_FALSE, (False, None)),
+    **dict.fromkeys(("num_beams", "num_beam_groups"), (1, None)),
+    **dict.fromkeys(("repetition_penalty", "encoder_repetition_penalty", "typical_p"), (1.0, None)),
+    **dict.fromkeys(("no_repeat_ngram_size", "min_length", "min_new_tokens"), (0, None)),
+    **dict.fromkeys(("epsilon_cutoff", "eta_cutoff"), (0.0, None)),
     "min_p": (None, 0, 0.0),
-    "typical_p": (1.0, None),
-    "epsilon_cutoff": (0.0, None),
-    "eta_cutoff": (0.0, None),
-    "top_h": (None,),
-    "suppress_tokens": (None,),
-    "begin_suppress_tokens": (None,),
-    "sequence_bias": (None,),
     "guidance_scale": (None, 1.0, 1),
-    "forced_bos_token_id": (None,),
-    "forced_eos_token_id": (None,),
-    "exponential_decay_length_penalty": (None,),
-    "renormalize_logits": (False, None),
-    "watermarking_config": (None,),
-    "stop_strings": (None,),
-    "max_time": (None,),
-    "return_dict_in_generate": (False, None),
-    "output_scores": (False, None),
-    "output_logits": (False, None),
-    "output_attentions": (False, None),
-    "output_hidden_states": (False, None),
-    "prompt_lookup_num_tokens": (None,),
-    "assistant_model": (None,),
-    "low_memory": (None, False),
-    "token_healing": (False, None),
-    "dola_layers": (None,),
 }
 
 
@@ -211,20 +171,9 @@ class _Weights:
             if a.q_proj.bias is not None:
                 bqkv = torch.cat([a.q_proj.bias, a.k_proj.bias, a.v_proj.bias], 0)
             wgu = torch.cat([m.gate_proj.weight, m.up_proj.weight], 0)
-            self.layers.append(
-                (
-                    layer.input_layernorm.weight,
-                    layer.input_layernorm.variance_epsilon,
-                    wqkv,
-                    bqkv,
-                    a.o_proj.weight,
-                    a.o_proj.bias,
-                    layer.post_attention_layernorm.weight,
-                    layer.post_attention_layernorm.variance_epsilon,
-                    wgu,
-                    m.down_proj.weight,
-                )
-            )
+            norms = (layer.input_layernorm, layer.post_attention_layernorm)
+            self.layers.append((norms[0].weight, norms[0].variance_epsilon, wqkv, bqkv, a.o_proj.weight, a.o_proj.bias,
+                                norms[1].weight, norms[1].variance_epsilon, wgu, m.down_proj.weight))
         self.intermediate = self.layers[0][8].shape[0] // 2
         self.norm_w = inner.norm.weight
         self.norm_eps = inner.norm.variance_epsilon
@@ -398,14 +347,11 @@ def _step_shards(decode, pool, workers, args, noise, sel):
     """The decode step and token selection, the rows split into contiguous shards, one per
     thread (``workers``); ``args`` are _decode's for the whole working batch.
 
-    Each row's logits and token are computed from that row alone, so a shard gives the same
-    tokens to the bit as the whole batch (tests/test_fastgen.py); the random numbers are drawn
-    once, in the calling thread, and so are compaction and the cache's growth. Why threads
-    of Python and not torch's intra-op threads: those meet at a barrier in every op (a decode
-    step has hundreds), where OpenMP's threads either spin, and collapse beside a busy process,
-    or sleep, and then lost half their gain on ops this small and collapsed busy all the same
-    (benchmarks/results/sampling_speed.md); shards meet once per step, and torch releases the
-    GIL inside its ops."""
+    Each row's logits and token come from that row alone, so a shard gives the same tokens to
+    the bit as the whole batch; the random numbers are drawn once, in the calling thread, and
+    so are compaction and the cache's growth. Threads of Python rather than torch's intra-op
+    threads: those meet at a barrier in every op (a decode step has hundreds), these once per
+    step, and torch releases the GIL inside its ops."""
     W, tok, pos, *rest = args
     b = tok.shape[0]
     n = min(workers, b // _MIN_SHARD)
@@ -469,26 +415,17 @@ def generate(
     Returns the sequences tensor HF returns: (batch * num_return_sequences, prompt + the longest
     completion), each completion padded with ``pad_token_id`` after its eos.
 
-    exact_rng: draw the same random numbers as HF's ``torch.multinomial`` (slower; for tests and
-    reproducing HF runs). attn: the decode step's attention: "sdpa" (HF's), "eager" (HF's eager
-    formula) or "bmm" (two batched matmuls over a contiguous cache that grows in chunks: on a
-    CPU at long contexts the attention takes a half to a third of SDPA's time, whose kernel
-    spends it per row and head; the same result to float rounding, so not always the same
-    tokens as sdpa).
-    compact_every: drop finished rows from the batch (and its KV cache) once at least this
-    fraction of the rows still in it have finished (0: at every finish).
-    compile: run the decode step through ``torch.compile(dynamic=True)``. Measured and not
-    worth it: 43 s to compile cold (8-10 s with inductor's disk cache), graph breaks around
-    SDPA, and no steady-state gain at 256 x 256 (12.3 s vs 10.0 s, median of 2, random init).
-    Its logits may differ from HF's in the last bits (exact_rng then only matches in law).
-    workers: threads the decode step's rows are split over (see ``_step_shards``); the tokens
-    are the same for any number.
-    kv_dtype: the "bmm" KV cache's dtype (None: the model's), its two matmuls done in it, the
-    softmax in float32. Measured, not used by any recipe: ``torch.bfloat16`` halves the bytes
-    each decode step reads and sampled the nano model 1.13x (eval) to 1.23x (GRPO) faster
-    (2026-12-04, benchmarks/results/RESULTS.md), but it samples from a policy a little off the
-    float32 one the trainer scores, and it changes every recorded run's tokens.
-    fallback: on an unsupported model or config, call HF generate instead of raising.
+    exact_rng: draw HF's ``torch.multinomial`` random numbers (HF's tokens; slower).
+    attn: the decode step's attention: "sdpa" (HF's), "eager" (HF's eager formula) or "bmm" (two
+    batched matmuls over a contiguous cache that grows in chunks; the same result to float
+    rounding, so not always sdpa's tokens). compact_every: drop finished rows (and their cache)
+    once at least this fraction of the working rows has finished (0: at every finish).
+    compile: the decode step through ``torch.compile(dynamic=True)`` (for benchmarks; its logits
+    may differ from HF's in the last bits). workers: threads the decode step's rows are split
+    over (``_step_shards``); the same tokens for any number. kv_dtype: the "bmm" cache's dtype
+    (None: the model's), its two matmuls in it, the softmax in float32; in no recipe, as it
+    samples from a policy a little off the one the trainer scores. allow_device: try a non-CPU
+    device. fallback: on an unsupported model or config, call HF generate instead of raising.
     """
     if attn not in _ATTN:
         raise ValueError(f"tinyzero.fastgen: attn={attn!r}: choose from {list(_ATTN)}")
@@ -612,85 +549,3 @@ def _sample(model, input_ids, attention_mask, gc, exact_rng, attn, compact_every
             caches = _grow(caches, n_rows, P + steps - 1, min(T, caches[0][0].shape[2] + _CHUNK))
         tok = _step_shards(decode, pool, workers, (W, tok, pos, P + steps, keymask, cos_t, sin_t, caches, attn), draw(), sel)
     return out[:, : P + steps]
-
-
-# --- TRL hook ---------------------------------------------------------------------------
-
-
-def _fast_generate_method(self, input_ids=None, attention_mask=None, generation_config=None, **kwargs):
-    """Installed as ``model.generate``: fastgen for plain calls, HF generate for anything else."""
-    hf = self._fastgen_hf_generate
-    opts = getattr(self, "_fastgen_options", {})
-    if kwargs or input_ids is None:
-        return hf(input_ids=input_ids, attention_mask=attention_mask, generation_config=generation_config, **kwargs)
-    gc = generation_config if generation_config is not None else self.generation_config
-    if supported(self, gc, input_ids.device, opts.get("allow_device", False)) is not None:
-        return hf(input_ids=input_ids, attention_mask=attention_mask, generation_config=generation_config)
-    self._fastgen_calls = getattr(self, "_fastgen_calls", 0) + 1
-    return generate(self, input_ids, attention_mask, gc, fallback=False, **opts)
-
-
-def install(trainer_or_model, **options) -> object:
-    """Make ``trainer.model.generate`` (TRL's non-vLLM path) use fastgen; returns the model.
-
-    TRL 1.16's ``GRPOTrainer._generate_single_turn`` (regular, non-paged, non-vLLM path) does
-    ``unwrap_model_for_generation(self.model_wrapped, ...)`` -> ``accelerator.unwrap_model``,
-    which on one process is ``trainer.model`` itself, then calls
-    ``unwrapped_model.generate(input_ids=..., attention_mask=..., generation_config=self.generation_config)``
-    and slices ``[:, prompt_len:]``, masks after the first eos itself, and takes logprobs = None.
-    So shadowing ``generate`` on the model *instance* (a bound method, so deepcopy rebinds it)
-    is the whole hook: no TRL code is touched, no private TRL method is wrapped, and any call
-    fastgen does not cover (extra kwargs, beam search, a processor it lacks, a GPU) goes to the
-    original ``generate``. tinyzero's held-out eval (``sampling.generate``) calls the same
-    ``model.generate`` and speeds up too. ``options`` go to ``generate`` (exact_rng, attn, ...).
-    """
-    model = _model_of(trainer_or_model)
-    if getattr(trainer_or_model, "use_vllm", False) or getattr(trainer_or_model, "use_transformers_continuous_batching", False):
-        raise ValueError("fastgen.install: this trainer samples with vLLM / continuous batching, not model.generate")
-    if "_fastgen_hf_generate" not in model.__dict__:
-        model._fastgen_hf_generate = model.generate  # the bound HF method
-    model._fastgen_options = dict(options)
-    model.generate = types.MethodType(_fast_generate_method, model)
-    return model
-
-
-def _model_of(trainer_or_model):
-    if isinstance(trainer_or_model, torch.nn.Module):
-        return trainer_or_model
-    return trainer_or_model.model  # a Trainer
-
-
-def uninstall(trainer_or_model) -> None:
-    model = _model_of(trainer_or_model)
-    for key in ("generate", "_fastgen_hf_generate", "_fastgen_options"):
-        model.__dict__.pop(key, None)
-
-
-# --- cost model, for benchmarks/sampling_speed.py ------------------------------------------
-
-
-def flop_floor(config, prompt_lens: Sequence[int], completion_lens: Sequence[int]) -> dict:
-    """Arithmetic a forward pass over these tokens needs (the 'floor' a sampler cannot beat).
-
-    Per token: 2 x non-embedding parameters (the matmuls), plus 2 x hidden x vocab (lm_head,
-    only at positions whose logits are used: the last prompt token and each generated one but
-    the last), plus attention 4 x heads x head_dim x context (q.k and p.v) per layer.
-    """
-    h = config.hidden_size
-    H = config.num_attention_heads
-    kv = config.num_key_value_heads
-    hd = getattr(config, "head_dim", None) or h // H
-    inter = config.intermediate_size
-    layers = config.num_hidden_layers
-    per_layer = h * (H + 2 * kv) * hd + (H + 2 * kv) * hd + H * hd * h + 3 * h * inter + 2 * h
-    nonemb = layers * per_layer + h
-    matmul = attn = lm = 0
-    tokens = 0
-    for p, c in zip(prompt_lens, completion_lens):
-        n = p + max(c - 1, 0)  # tokens run through the model (the last sampled one is not)
-        tokens += c
-        matmul += 2 * nonemb * n
-        # context of the i-th processed token is i+1 keys
-        attn += layers * 4 * H * hd * (n * (n + 1) // 2)
-        lm += 2 * h * config.vocab_size * max(c, 0)
-    return {"tokens": tokens, "matmul": matmul, "attention": attn, "lm_head": lm, "total": matmul + attn + lm}

@@ -3,7 +3,7 @@
 Three kinds of name are accepted, in this order:
 
 - ``"nano"``: tinyzero's own ~1M-parameter base model, pretrained on the CPU once and cached
-  (``tinyzero.nano.pretrain.ensure_base_model``). This is the default and needs no internet.
+  (``tinyzero.nano.build.ensure_base_model``). This is the default and needs no internet.
 - a local folder written by ``save_pretrained``. A *nano* folder (it carries the marker file
   of ``tinyzero.nano.tokenizer``) gets the nano character tokenizer: ``AutoTokenizer`` would silently
   hand back Qwen2's byte-level tokenizer for it, because the folder's config says ``qwen2``.
@@ -32,7 +32,7 @@ NANO = "nano"
 def resolve_model_path(name_or_path: str, pretrain_config: str | None = None) -> str:
     """A local folder or Hub id for ``name_or_path``; "nano" pretrains (once) or reuses the cache."""
     if name_or_path == NANO:
-        from tinyzero.nano.pretrain import ensure_base_model  # noqa: PLC0415 (pulls in the corpus code)
+        from tinyzero.nano.build import ensure_base_model  # noqa: PLC0415 (pulls in the corpus code)
 
         return str(ensure_base_model(pretrain_config))
     path = Path(name_or_path).expanduser()

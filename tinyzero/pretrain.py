@@ -6,7 +6,7 @@
     python -m tinyzero.pretrain --rebuild true           # build the recipe's model even though it ships
 
 Every recipe key is part of the cache key: the model lands in ``runs/nano-base/<hash>/`` and
-is reused while the config is unchanged (``tinyzero.nano.pretrain``). The recipe's own model
+is reused while the config is unchanged (``tinyzero.nano.build``). The recipe's own model
 ships with the package and is used as it is, unless ``--rebuild true``. ``--torch_threads`` is
 not: the weights are the same at any thread count (tests/test_nano.py). Prints the folder and
 its ``pretrain.json`` (config, parameters, train loss, seconds).
@@ -18,13 +18,13 @@ import json
 from dataclasses import dataclass, field
 
 from tinyzero.cli import parse, run
-from tinyzero.nano.pretrain import DEFAULT_RECIPE, PretrainConfig, ensure_base_model
+from tinyzero.nano.build import DEFAULT_RECIPE, PretrainConfig, ensure_base_model
 
 
 @dataclass
 class RunArguments:
     torch_threads: int = field(
-        default=1, metadata={"help": "CPU threads for torch: one does not collapse when another process is busy; two are ~1.4x faster on an idle machine."}
+        default=1, metadata={"help": "CPU threads for torch: one does not collapse when another process is busy; two are faster on an idle machine."}
     )
     rebuild: bool = field(
         default=False, metadata={"help": "Pretrain into the cache even if a cached or shipped model exists for this config."}

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,8 +78,11 @@ def generate(
     num_return_sequences: int = 1,
     batch_size: int = 64,
     seed: int = 0,
+    sample: Callable[..., torch.Tensor] | None = None,
 ) -> list[list[Generation]]:
-    """``num_return_sequences`` sampled completions per prompt; ``batch_size`` counts sequences."""
+    """``num_return_sequences`` sampled completions per prompt; ``batch_size`` counts sequences.
+    ``sample(model, **inputs, generation_config=...)`` replaces ``model.generate`` if given
+    (``tinyzero.fastgen.sampler``, or a trainer's ``sample``)."""
     device = next(model.parameters()).device
     eos = set(eos_ids(generation_config))
     max_new = generation_config.max_new_tokens
@@ -102,7 +105,10 @@ def generate(
                 enc = tokenizer(
                     chunk, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=not chat
                 ).to(device)
-                seqs = model.generate(**enc, generation_config=config)
+                if sample is None:
+                    seqs = model.generate(**enc, generation_config=config)
+                else:
+                    seqs = sample(model, **enc, generation_config=config)
                 completions = seqs[:, enc["input_ids"].shape[1] :].tolist()
                 for p in range(len(chunk)):
                     group = []
@@ -129,6 +135,7 @@ def evaluate_model(
     search: bool = False,
     shard: tuple[int, int] = (0, 1),
     gather=None,
+    sample: Callable[..., torch.Tensor] | None = None,
 ) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """(summary, per-completion records) for k samples on each row (rows carry ``prompt``).
 
@@ -141,16 +148,17 @@ def evaluate_model(
     records, so each problem is sampled once and every process returns the same figures.
     Each process samples its problems under ``seed``, so a sharded eval is another draw of the
     same measurement: it agrees with one process within sampling noise, not token for token.
+    ``sample`` replaces ``model.generate`` (see ``generate``).
     """
     rank, world = shard
     mine = list(range(rank, len(rows), world))
-    groups = generate(model, tokenizer, [rows[i]["prompt"] for i in mine], generation_config, k, batch_size, seed)
+    groups = generate(model, tokenizer, [rows[i]["prompt"] for i in mine], generation_config, k, batch_size, seed, sample)
     records = []
     for i, group in zip(mine, groups, strict=True):
         for j, g in enumerate(group):
             verdict = task.grade(g.text, rows[i])
             records.append({"problem": i, "sample": j, "completion": g.text, "correct": verdict.correct,
-                            "reason": verdict.reason, **analyze(g.text, g.truncated)})  # fmt: skip
+                            "reason": verdict.reason, **analyze(g.text, g.truncated)})
     if gather is not None and world > 1:
         records = sorted(gather(records), key=lambda r: (r["problem"], r["sample"]))
     return summarize_records(records, rows, k, search), records

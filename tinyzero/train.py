@@ -9,20 +9,33 @@
 
 One YAML recipe sets everything: tinyzero's own keys (``TinyZeroArguments``), TRL's
 ``GRPOConfig`` and ``ModelConfig``. Command-line flags override the recipe; unknown keys are
-errors. Top to bottom: parse -> data -> model -> rewards -> trainer -> train -> save. What is
-measured and where it is written: ``tinyzero.callbacks``.
+errors. ``build_trainer`` reads the recipe into a trainer (data -> model -> rewards ->
+callbacks -> ``tinyzero.trainer``'s GRPO or RLOO class, the one place TRL's behaviour is
+changed); ``main`` builds, trains and saves. What is measured and where it is written:
+``tinyzero.callbacks``.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from trl import GRPOConfig, GRPOTrainer, ModelConfig, RLOOConfig, RLOOTrainer, ScriptArguments, get_peft_config
+from transformers import TrainerCallback
+from trl import (
+    GRPOConfig,
+    GRPOTrainer,
+    ModelConfig,
+    RLOOConfig,
+    RLOOTrainer,
+    ScriptArguments,
+    get_peft_config,
+)
 from trl.rewards import get_soft_overlong_punishment
 
-from tinyzero import buckets, callbacks, cli, fastgen, runfiles
+from tinyzero import buckets, cli, fastgen, runfiles
+from tinyzero import callbacks as tz_callbacks
 from tinyzero.checkpoints import find_checkpoint
 from tinyzero.models import load_model_and_tokenizer, set_training_dtypes
 from tinyzero.nano import traces
@@ -32,9 +45,9 @@ from tinyzero.sampling import eos_ids
 from tinyzero.tasks import get_task
 from tinyzero.tasks.data import load_task_data
 from tinyzero.tasks.rewards import format_reward, select_reward
+from tinyzero.trainer import TRAINERS
 
 DEFAULT_RECIPE = RECIPES / "nano.yaml"
-TRAINERS = {"grpo": GRPOTrainer, "rloo": RLOOTrainer}
 
 
 @dataclass
@@ -99,7 +112,7 @@ def rloo_config(grpo: GRPOConfig) -> RLOOConfig:
     kwargs = {f.name: getattr(grpo, f.name) for f in fields(GRPOConfig) if f.init and f.name in rloo}
     kwargs["generation_batch_size"] = None  # GRPOConfig derived it from steps_per_generation; RLOOConfig does again
     unused = [f"{f.name}={getattr(grpo, f.name)}" for f in fields(GRPOConfig)
-              if f.init and f.name not in rloo and getattr(grpo, f.name) != f.default]  # fmt: skip
+              if f.init and f.name not in rloo and getattr(grpo, f.name) != f.default]
     if unused:
         print(f"[tinyzero] rloo: GRPO-only keys not used: {', '.join(unused)}")
     return RLOOConfig(**kwargs)
@@ -109,35 +122,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[TinyZeroArguments, GRPOCo
     return cli.parse((TinyZeroArguments, GRPOConfig, ModelConfig), argv, default_config=DEFAULT_RECIPE, prog="python -m tinyzero.train")
 
 
-def with_threads(model, threads: int) -> None:
-    """Run ``model.generate`` (TRL's sampling and the held-out eval) at ``threads`` torch threads.
-
-    On a CPU the two halves of a step want different counts: a decode step of the nano model
-    is too small to split (fastgen at batch 256: 0.40 s at one thread, 0.51 s at two with
-    OMP_WAIT_POLICY=PASSIVE), the update is not (0.96 s at two against 1.6 s at one;
-    benchmarks/thread_check.py, 2026-12-02). fastgen's own workers (``sampling_workers``) split a
-    step's rows over threads instead, which meet once a step (tinyzero/fastgen.py)."""
-    import functools  # noqa: PLC0415
-
-    import torch  # noqa: PLC0415
-
-    generate = model.generate
-
-    @functools.wraps(generate)
-    def generate_at(*args, **kwargs):
-        before = torch.get_num_threads()
-        torch.set_num_threads(threads)
-        try:
-            return generate(*args, **kwargs)
-        finally:
-            torch.set_num_threads(before)
-
-    model.generate = generate_at
-
-
-def main(script_args: TinyZeroArguments, training_args: GRPOConfig, model_args: ModelConfig) -> dict:
-    start = time.time()
-    checkpoint = find_checkpoint(training_args.output_dir, script_args.resume, training_args.resume_from_checkpoint)
+def build_trainer(script_args: TinyZeroArguments, training_args: GRPOConfig, model_args: ModelConfig, *,
+                  callbacks: Sequence[TrainerCallback] = (), train_dataset=None) -> GRPOTrainer | RLOOTrainer:
+    """The trainer ``python -m tinyzero.train`` trains, built from its three argument groups:
+    data, model and tokenizer (``trainer.processing_class``), rewards, tinyzero's callbacks and
+    then ``callbacks``, in a ``tinyzero.trainer`` class (the one place TRL's behaviour is
+    changed). ``train_dataset`` replaces the recipe's training split if given. Tests, notebooks
+    and benchmarks build their trainers here, so they train what the command trains."""
     if script_args.torch_threads:
         import torch  # noqa: PLC0415
 
@@ -149,7 +140,8 @@ def main(script_args: TinyZeroArguments, training_args: GRPOConfig, model_args: 
 
     # Data: training prompts, and a fixed held-out set from the test split. The task is the data's.
     name, template = script_args.dataset_name, script_args.template
-    train_dataset = load_task_data(name, split=script_args.dataset_train_split, template=template, task=script_args.task)
+    if train_dataset is None:
+        train_dataset = load_task_data(name, split=script_args.dataset_train_split, template=template, task=script_args.task)
     eval_dataset = load_task_data(name, split=script_args.dataset_test_split, template=template, task=script_args.task)
     eval_rows = [dict(r) for r in eval_dataset.select(range(min(script_args.eval_size, len(eval_dataset))))]
     task = get_task(train_dataset[0]["task"])
@@ -173,16 +165,16 @@ def main(script_args: TinyZeroArguments, training_args: GRPOConfig, model_args: 
     reward_funcs = [
         reward,
         format_reward,
-        callbacks.train_metrics_reward(task, training_args.max_completion_length, eos),
+        tz_callbacks.train_metrics_reward(task, training_args.max_completion_length, eos),
     ]
     training_args.reward_weights = [1.0, script_args.format_weight, 0.0]
     if script_args.overlong_cache > 0:  # 0 up to max - cache tokens, then down to -1 at the limit
         reward_funcs.append(get_soft_overlong_punishment(training_args.max_completion_length, script_args.overlong_cache))
         training_args.reward_weights.append(1.0)
 
-    # Trainer. Callback order matters at on_train_begin: metrics.jsonl is rewritten from the
+    # Callbacks. Order matters at on_train_begin: metrics.jsonl is rewritten from the
     # checkpoint's history before the step-0 eval logs its row.
-    heldout = callbacks.HeldOutEvalCallback(
+    heldout = tz_callbacks.HeldOutEvalCallback(
         task,
         eval_rows,
         eval_every=script_args.eval_every,
@@ -191,32 +183,38 @@ def main(script_args: TinyZeroArguments, training_args: GRPOConfig, model_args: 
         seed=script_args.eval_seed,
         search=nano and task.name == "countdown",
     )
-    extra = [callbacks.NanoMarkerCallback(tokenizer)] if nano else []
-    trainer = TRAINERS[script_args.trainer](
+    own = [tz_callbacks.MetricsFileCallback(), heldout, tz_callbacks.CompactProgressCallback()]
+    if nano:
+        own.append(tz_callbacks.NanoMarkerCallback(tokenizer))
+    return TRAINERS[script_args.trainer](
         model=model,
         reward_funcs=reward_funcs,
         args=training_args,
         train_dataset=train_dataset,
         processing_class=tokenizer,  # explicit: AutoTokenizer would pick the wrong one for nano
         peft_config=get_peft_config(model_args),
-        callbacks=[callbacks.MetricsFileCallback(), heldout, callbacks.CompactProgressCallback(), *extra],
+        callbacks=[*own, *callbacks],
+        sampler=script_args.sampler,  # TRL's sampling and the held-out eval
+        sampling_workers=script_args.sampling_workers,
+        sampling_threads=script_args.sampling_threads,
+        update_buckets=script_args.update_buckets,  # the old log-probs and the update
     )
-    heldout.bind(trainer)  # it samples with the trainer's model and settings, and logs into its rows
-    fastgen.use_sampler(trainer, script_args.sampler, script_args.sampling_workers)  # TRL's sampling and the held-out eval call model.generate
-    if script_args.sampling_threads:
-        with_threads(trainer.model, script_args.sampling_threads)
-    buckets.install(trainer, script_args.update_buckets)  # the old log-probs and the update (GRPO and RLOO)
-    callbacks.instrument(trainer)  # time/* columns; the compact progress line replaces the stock bar
+
+
+def main(script_args: TinyZeroArguments, training_args: GRPOConfig, model_args: ModelConfig) -> dict:
+    start = time.time()
+    checkpoint = find_checkpoint(training_args.output_dir, script_args.resume, training_args.resume_from_checkpoint)
+    trainer = build_trainer(script_args, training_args, model_args)
 
     trainer.train(resume_from_checkpoint=checkpoint)
 
     # Save: the model (with the nano marker), summary.json, plots and samples.md.
-    out = Path(training_args.output_dir)
+    out = Path(trainer.args.output_dir)
     trainer.save_model(str(out))
     summary = runfiles.summarize_run(trainer.state.log_history, trainer.state.global_step, out, time.time() - start)
     if trainer.args.should_save:
-        if nano:
-            save_tokenizer(tokenizer, out)
+        if is_nano_tokenizer(trainer.processing_class):
+            save_tokenizer(trainer.processing_class, out)
         runfiles.write_summary(out, summary)
         if script_args.plot:
             from tinyzero.plot import plot_run  # noqa: PLC0415 (matplotlib is slow to import)

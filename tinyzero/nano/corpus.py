@@ -68,15 +68,15 @@ class CorpusConfig:
     # Whether a practice page ends the document (eos after its last attempt line). Base model
     # 7b89b24ed8f7 ends a quarter of its <think> searches that way, with no answer, even right
     # after a "yes". False: the page is trained on as a cut from a longer text, with nothing
-    # after it. Tried on 2026-12-02 and not kept: the grid's accuracy fell (RESULTS.md).
+    # after it. Tried and not kept: the grid's accuracy fell (benchmarks/results/RESULTS.md).
     practice_eos: bool = True
-    # How the writer picks its next attempt: "random" (with replacement: corpus version 9 until
-    # 2026-12-01), "distinct" (the 9 chains in a random order, none twice) or "cycle" (from a
+    # How the writer picks its next attempt: "random" (with replacement: the first corpora of
+    # version 9), "distinct" (the 9 chains in a random order, none twice) or "cycle" (from a
     # random chain, on through the operations in a fixed cycle).
     search_order: str = "distinct"
     # Which numbers an attempt combines first: "prompt" (the first two, as the prompt lists them:
-    # 9 chains, the recipe's) or "all" (any two of the three: 27 chains). With "prompt" 47% of the
-    # held-out problems have no chain that reaches the target; with "all" 13% (search_bound.py).
+    # 9 chains, the recipe's) or "all" (any two of the three: 27 chains). With "prompt" many more
+    # held-out problems have no chain that reaches the target (benchmarks' search_bound.py counts them).
     pairings: str = "prompt"
 
     def __post_init__(self):
@@ -145,8 +145,8 @@ def attempts(nums: list[int], rng: random.Random, cfg: CorpusConfig):
     """The writer's attempts, drawn as it goes (``search_order``).
 
     A search that repeats itself earns nothing from the repeat, and a 1M-parameter model does
-    not learn to avoid repeats from "distinct" searches (2026-12-01: its repeat rate by
-    position was the same as on random ones). "cycle" asks less: ``chains`` lists the 9 in the
+    not learn to avoid repeats from "distinct" searches (its repeat rate by position was the
+    same as on random ones: benchmarks/results/RESULTS.md). "cycle" asks less: ``chains`` lists the 9 in the
     order ++ +* +- *+ ** *- -+ -* --, the writer starts at a random one and goes on to the
     next, so each attempt follows from the one before it, and 9 attempts cover every chain.
     (Drawn lazily: with "random", the random stream is the one corpus version 9 always used.)

@@ -153,7 +153,7 @@ def with_faithful_checks(reward: Callable[..., list[float]], penalty: float, sli
     ``slips``: or any slip in its arithmetic).
 
     Why: on some runs GRPO drifts into checking a written hit "no" and searching on (hit -> yes
-    0.95 -> 0.3 on one of twelve grid runs, benchmarks/results/RESULTS.md). A run that later
+    falling from near 1 to about a third on one grid run: benchmarks/results/RESULTS.md). A run that later
     repeats the hit and answers is paid in full, so nothing holds the check up. The check is
     rule-based, like the answer's grade: the trace's own lines, by the grader's calculator. A
     factor, not a term, keeps the task's order (correct > answered > no answer) intact.

@@ -134,7 +134,7 @@ def _read_rows(path: Path) -> list[tuple[int, dict]]:
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     if path.suffix == ".parquet":
-        import pyarrow.parquet as pq  # a dependency of datasets
+        import pyarrow.parquet as pq  # noqa: PLC0415 (a dependency of datasets, only for parquet files)
 
         try:
             return list(enumerate(pq.read_table(path).to_pylist(), start=1))

@@ -143,7 +143,7 @@ def grade(completion: object, a: int, b: int) -> Verdict:
             reason="correct" if correct else f"equals {value}, not {product}",
             answer=answer,
         )
-    except Exception as e:  # a last line of defence for odd problem rows; bugs get tested
+    except Exception as e:  # noqa: BLE001 (a last line of defence for odd problem rows; bugs get tested)
         return Verdict(False, False, False, False, None, False, f"grader error: {type(e).__name__}")
 
 

@@ -10,8 +10,8 @@ that made it and a base-model report) under ``runs/nano-base/<hash of the config
 ``ensure_base_model`` reuses it while the config is unchanged, so training, tests and
 notebooks pay for pretraining once. Deterministic for a seed (single process, CPU): the same
 bits at any thread count and, with the kernels pinned to AVX2 (``tinyzero/__init__.py``), on
-other x86-64 CPUs (checked 2026-12-02: an AVX-512 AMD machine rebuilt, bit for bit, the model
-that a machine choosing AVX2 had built; unpinned it built another).
+other x86-64 CPUs (an AVX-512 machine rebuilt the shipped model bit for bit; unpinned it built
+another: benchmarks/results/RESULTS.md).
 
 The recipe's own model ships with the package (``tinyzero/nano/shipped/<hash>/``, 4 MB): the
 main command and the notebooks start from it instead of spending 15-25 minutes of CPU. It is
@@ -81,9 +81,9 @@ class PretrainConfig:
 
     def key(self) -> str:
         fields = dataclasses.asdict(self)
-        # Added in corpus version 9 with defaults that write the same corpus: older keys stand.
-        # So was practice_eos (2026-12-02), with the default that writes the corpus before it.
-        # And pairings (2026-12-03), with "prompt", the corpus it always wrote.
+        # Fields added after corpus version 9, each with a default that writes the corpus it
+        # wrote before the field existed: at that default they are left out of the key, so the
+        # keys of models built before them (the shipped one's too) stand.
         for name, default in (("practice_rate", 0.0), ("search_order", "random"), ("practice_eos", True), ("pairings", "prompt")):
             if fields[name] == default:
                 del fields[name]
