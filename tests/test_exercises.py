@@ -153,14 +153,88 @@ def _surrogate(torch, use_max=False, symmetric=False, detach=False):
     return fn
 
 
+def _zero_std_fraction(rewards, group_size):
+    return (rewards.view(-1, group_size).std(dim=1) == 0).float().mean().item()
+
+
+def _advantage_answers(checks):
+    return {statement: truth for statement, (truth, _) in checks._advantage_facts().items()}
+
+
+def _k3(torch):
+    return lambda lp, ref: torch.exp(ref - lp) - (ref - lp) - 1
+
+
+def _aggregate(torch, per_sequence_dapo=False, no_clamp=False):
+    def fn(per_token_loss, mask, loss_type, max_completion_length):
+        mask = mask.float()
+        lengths = mask.sum(-1) if no_clamp else mask.sum(-1).clamp(min=1)
+        if loss_type == "grpo" or (loss_type == "dapo" and per_sequence_dapo):
+            return ((per_token_loss * mask).sum(-1) / lengths).mean()
+        if loss_type == "dapo":
+            return (per_token_loss * mask).sum() / mask.sum().clamp(min=1)
+        return (per_token_loss * mask).sum() / (per_token_loss.shape[0] * max_completion_length)
+
+    return fn
+
+
+def _token_weights(torch, aggregate):
+    def fn(mask, loss_type, max_completion_length):
+        x = torch.zeros(mask.shape, requires_grad=True)
+        return torch.autograd.grad(aggregate(x, mask, loss_type, max_completion_length), x)[0]
+
+    return fn
+
+
 def test_checkers_accept_correct_answers(checks):
     import torch
 
     checks.check_countdown_grader(_countdown)
-    checks.check_group_advantages(_advantages(torch))
-    checks.check_clipped_surrogate(_surrogate(torch))
-    checks.check_k3_kl(lambda lp, ref: torch.exp(ref - lp) - (ref - lp) - 1)
+    checks.check_group_advantages(_advantages(torch), _zero_std_fraction, _advantage_answers(checks))
+    checks.check_clipped_surrogate(_surrogate(torch), checks.reference_gradient_signs())
+    checks.check_k3_kl(_k3(torch), checks.reference_estimator_properties())
     checks.check_concise_reward(checks.reference_concise_reward)
+    aggregate = _aggregate(torch)
+    checks.check_loss_aggregation(aggregate, _token_weights(torch, aggregate), checks._aggregation_facts())
+
+
+def test_the_answer_keys_are_what_the_formulas_give(checks):
+    """The truths the checkers grade against are computed; here they are pinned to the algebra, so a
+    change in the reference formulas that flips an answer fails loudly."""
+    assert checks.reference_gradient_signs() == {
+        ("A > 0", "ratio < 1 - eps"): -1, ("A > 0", "inside"): -1, ("A > 0", "ratio > 1 + eps"): 0,
+        ("A < 0", "ratio < 1 - eps"): 0, ("A < 0", "inside"): 1, ("A < 0", "ratio > 1 + eps"): 1,
+    }  # fmt: skip
+    assert checks.reference_estimator_properties() == {
+        "k1": {"unbiased": True, "never negative": False},
+        "k2": {"unbiased": False, "never negative": True},
+        "k3": {"unbiased": True, "never negative": True},
+    }
+    assert list(_advantage_answers(checks).values()) == [True, True, True, True, False, False]
+    assert list(checks._aggregation_facts().values()) == [["grpo"], ["dapo"]]
+
+
+def test_wrong_answers_fail_with_the_reason(checks):
+    import torch
+
+    answers = _advantage_answers(checks)
+    flipped = {**answers, next(iter(answers)): not next(iter(answers.values()))}
+    with pytest.raises(AssertionError, match="scale-free"):
+        checks.check_group_advantages(_advantages(torch), _zero_std_fraction, flipped)
+    with pytest.raises(AssertionError, match="frac_reward_zero_std"):
+        checks.check_group_advantages(_advantages(torch), lambda r, g: 0.0, answers)
+    signs = {**checks.reference_gradient_signs(), ("A > 0", "ratio > 1 + eps"): -1}
+    with pytest.raises(AssertionError, match="constant: no gradient"):
+        checks.check_clipped_surrogate(_surrogate(torch), signs)
+    props = checks.reference_estimator_properties()
+    props["k2"]["unbiased"] = True
+    with pytest.raises(AssertionError, match="k2 is not unbiased"):
+        checks.check_k3_kl(_k3(torch), props)
+    aggregate = _aggregate(torch)
+    with pytest.raises(AssertionError, match="look again"):
+        checks.check_loss_aggregation(aggregate, _token_weights(torch, aggregate),
+                                      {**checks._aggregation_facts(), "pushes each token of the long wrong answer "
+                                       "down less than each token of the short wrong answer": ["dapo"]})
 
 
 @pytest.mark.parametrize(
@@ -185,7 +259,7 @@ def test_advantage_checker_names_the_mistake(checks, mistake, message):
     import torch
 
     with pytest.raises(AssertionError, match=message):
-        checks.check_group_advantages(_advantages(torch, **mistake))
+        checks.check_group_advantages(_advantages(torch, **mistake), _zero_std_fraction, _advantage_answers(checks))
 
 
 @pytest.mark.parametrize(
@@ -196,7 +270,7 @@ def test_surrogate_checker_names_the_mistake(checks, mistake, message):
     import torch
 
     with pytest.raises(AssertionError, match=message):
-        checks.check_clipped_surrogate(_surrogate(torch, **mistake))
+        checks.check_clipped_surrogate(_surrogate(torch, **mistake), checks.reference_gradient_signs())
 
 
 @pytest.mark.parametrize(
@@ -204,12 +278,38 @@ def test_surrogate_checker_names_the_mistake(checks, mistake, message):
     [
         (lambda lp, ref: lp - ref, "never negative"),  # k1
         (lambda lp, ref: (lp - ref).exp() - (lp - ref) - 1, "upside down"),
-        (lambda lp, ref: 0.5 * (lp - ref) ** 2, "unbiased"),  # k2
+        (lambda lp, ref: 0.5 * (lp - ref) ** 2, "k2 = x\\^2 / 2, never negative but biased"),
     ],
 )
 def test_k3_checker_names_the_mistake(checks, estimator, message):
     with pytest.raises(AssertionError, match=message):
-        checks.check_k3_kl(estimator)
+        checks.check_k3_kl(estimator, checks.reference_estimator_properties())
+
+
+@pytest.mark.parametrize(
+    "mistake, message",
+    [(dict(per_sequence_dapo=True), "dapo is the sum over all completion tokens"), (dict(no_clamp=True), "clamp")],
+)
+def test_aggregation_checker_names_the_mistake(checks, mistake, message):
+    import torch
+
+    aggregate = _aggregate(torch, **mistake)
+    with pytest.raises(AssertionError, match=message):
+        checks.check_loss_aggregation(aggregate, _token_weights(torch, _aggregate(torch)), checks._aggregation_facts())
+
+
+def test_aggregation_reference_is_trls(checks):
+    """The reference aggregations are TRL 1.16's compute_loss, read off a GRPOTrainer's own code:
+    the lines it runs for each loss_type are the reference's formulas."""
+    import inspect
+
+    from trl import GRPOTrainer
+
+    source = inspect.getsource(GRPOTrainer.compute_loss) + inspect.getsource(GRPOTrainer._compute_loss)
+    assert "((per_token_loss * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)).mean()" in source  # grpo
+    assert "(per_token_loss * mask).sum() / (per_token_loss.size(0) * self.max_completion_length)" in source  # dr_grpo
+    assert 'normalizer = inputs["num_items_in_batch"].clamp(min=1.0)' in source  # dapo: the batch's token count
+
 
 
 def test_reward_checker_names_the_mistakes(checks):
@@ -255,3 +355,29 @@ def test_addition_checker_rejects_a_grader_that_raises(checks):
     )
     with pytest.raises(AssertionError, match="never raises"):
         checks.check_addition_task(task)
+
+
+# --- The taught order: notebook 02 sets each exercise before the cell that answers it ------------
+
+# exercise -> the first code in notebook 02 that is its answer
+ANSWERED_IN_02 = {
+    "02_group_advantages": "def group_advantages(",
+    "03_clipped_surrogate": "def clipped_surrogate(",
+    "04_k3_kl": "def k3_kl(",
+    "07_loss_aggregation": "def grpo_loss(",
+}
+
+
+@pytest.mark.parametrize("exercise, answer", ANSWERED_IN_02.items(), ids=list(ANSWERED_IN_02))
+def test_notebook_02_sets_the_exercise_before_its_answer(exercise, answer):
+    nb = nbformat.read(REPO / "notebooks" / "02_grpo_by_hand.ipynb", as_version=4)
+    stops = [i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and "**Stop: exercise" in c.source
+             and f"`exercises/{exercise}.ipynb`" in c.source]
+    answers = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and answer in c.source]
+    assert len(stops) == 1, f"notebook 02 needs one stop sign for {exercise}"
+    assert answers, f"notebook 02 no longer has {answer!r}: update ANSWERED_IN_02"
+    assert stops[0] < answers[0], f"the stop sign for {exercise} comes after the cell that answers it"
+    assert (EXERCISE_DIR / f"{exercise}.ipynb") in BLANKS
+    # The section before the stop sign does not give the answer's formula away either.
+    before = "".join(c.source for c in nb.cells[: stops[0]] if c.cell_type == "code")
+    assert answer not in before

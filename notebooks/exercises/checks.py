@@ -154,8 +154,41 @@ def _advantage_mistake(torch, rewards, group_size, got) -> str:
     return ""
 
 
-def check_group_advantages(group_advantages) -> None:
-    """Exercise 02: ``group_advantages(rewards, group_size, scale=True) -> Tensor``."""
+def _advantage_facts():
+    """The statements of exercise 02, part 3, each with its truth computed from TRL's formula and why."""
+    import torch
+
+    def adv(rewards, scale=True):
+        return reference_group_advantages(torch.tensor(rewards), len(rewards), scale)
+
+    one, tenth, three = adv([1.0, 0, 0, 0]), adv([0.1, 0, 0, 0]), adv([1.0, 1.0, 1.0, 0])
+    batch = torch.tensor([1.0, 0, 0, 0, 0.1, 0.1, 0.1, 0.1])
+    return {
+        "scaled: the best of [0.1, 0, 0, 0] gets the same advantage as the best of [1, 0, 0, 0], to 1%": (
+            bool(torch.isclose(tenth[0], one[0], rtol=1e-2)),
+            "dividing by the std makes the advantage scale-free: a group that differs only by the 0.1 "
+            "format reward pushes as hard as one with a real success (why the nano recipe sets scale_rewards: none)"),
+        "unscaled: the best of [0.1, 0, 0, 0] gets a tenth of the advantage of the best of [1, 0, 0, 0]": (
+            bool(torch.isclose(adv([0.1, 0, 0, 0], False)[0], adv([1.0, 0, 0, 0], False)[0] / 10)),
+            "without scaling the advantage is in reward units: r - mean is linear in the rewards"),
+        "scaled: the lone success of [1, 0, 0, 0] gets a larger advantage than each success of [1, 1, 1, 0]": (
+            bool(one[0] > three[0]),
+            "rare successes get large advantages (1.5 against 0.5 here): a hard prompt's one hit is pushed hardest"),
+        "a group whose rewards are all equal gets zero advantages, scaled or not": (
+            bool((adv([0.1] * 4) == 0).all() and (adv([0.1] * 4, False) == 0).all()),
+            "r - mean is 0 for every member; scaled, 0 / (0 + 1e-4) is still 0: such a group teaches nothing"),
+        "adding an all-equal group to a batch changes the other groups' advantages": (
+            not torch.equal(reference_group_advantages(batch, 4)[:4], adv([1.0, 0, 0, 0])),
+            "each group is normalised on its own: the other groups never enter its mean or std"),
+        "it is the division by the std that makes a group's advantages sum to zero": (
+            False if torch.isclose(adv([1.0, 0.1, 0, 0], False).sum(), torch.tensor(0.0), atol=1e-6) else True,
+            "subtracting the mean already does: sum(r - mean) = 0; the division only rescales"),
+    }
+
+
+def check_group_advantages(group_advantages, zero_std_fraction, answers: dict) -> None:
+    """Exercise 02: ``group_advantages(rewards, group_size, scale=True) -> Tensor``,
+    ``zero_std_fraction(rewards, group_size) -> float`` and the True/False ``answers``."""
     import torch
 
     gen = torch.Generator().manual_seed(0)
@@ -185,7 +218,34 @@ def check_group_advantages(group_advantages) -> None:
             mistake = _advantage_mistake(torch, rewards, g, got)
             _fail(f"{shown}\n returned {[round(x, 4) for x in got.tolist()]}\n expected {[round(x, 4) for x in expected.tolist()]}"
                   + (f"\nLikely: {mistake}" if mistake else ""))
-    _passed("group_advantages matches TRL's formula", len(cases))
+    # A batch with degenerate groups: all-equal rewards, scaled and unscaled.
+    degenerate = torch.tensor([0.0] * 4 + [1.0, 0.1, 0.0, 0.0] + [0.1] * 4 + [1.0] * 4)
+    for scale in (True, False):
+        got = group_advantages(degenerate.clone(), 4, scale=scale).view(-1, 4)
+        if not (got[[0, 2, 3]] == 0).all():
+            _fail(f"scale={scale}: the groups [0, 0, 0, 0], [0.1]*4 and [1]*4 must get advantages exactly 0; "
+                  f"got {[[round(x, 4) for x in g] for g in got[[0, 2, 3]].tolist()]}")
+    cases_zero = [(degenerate, 4), (torch.tensor([1.0, 0.1, 0.1, 0.0]), 4), (torch.tensor([0.1] * 6), 3),
+                  (torch.tensor([0.0, 0.0, 1.0, 1.0, 0.1, 0.1]), 2)]
+    for rewards, g in cases_zero:
+        expected = float((rewards.view(-1, g).std(dim=1) == 0).float().mean())
+        got = zero_std_fraction(rewards.clone(), g)
+        shown = f"zero_std_fraction({rewards.tolist()}, group_size={g})"
+        if isinstance(got, torch.Tensor):
+            got = got.item()
+        if not isinstance(got, float) or abs(got - expected) > 1e-6:
+            _fail(f"{shown} returned {got!r}, expected {expected}: the share of groups whose rewards are all "
+                  "equal (TRL's frac_reward_zero_std), as a float")
+    facts = _advantage_facts()
+    if not isinstance(answers, dict) or set(answers) != set(facts):
+        _fail("answers must be the dict of the exercise cell, one True/False per statement, keys unchanged")
+    for statement, (truth, why) in facts.items():
+        if not isinstance(answers[statement], bool):
+            _fail(f"answer True or False to: {statement!r} (got {answers[statement]!r})")
+        if answers[statement] != truth:
+            _fail(f"{statement!r} is {truth}: {why}. Try it with your group_advantages.")
+    _passed("group_advantages matches TRL's formula, zero_std_fraction and the answers too",
+            len(cases) + 2 + len(cases_zero) + len(facts))
 
 
 # --- 03 Clipped surrogate -------------------------------------------------------------------
@@ -200,8 +260,42 @@ def reference_clipped_surrogate(logps, old_logps, advantages, eps_low=0.2, eps_h
     return -torch.min(coef_1 * a, coef_2 * a)
 
 
-def check_clipped_surrogate(clipped_surrogate_loss) -> None:
-    """Exercise 03: ``clipped_surrogate_loss(logps, old_logps, advantages, eps_low, eps_high) -> (B, T)``."""
+REGIONS = ("ratio < 1 - eps", "inside", "ratio > 1 + eps")
+
+
+def reference_gradient_signs(eps: float = 0.2) -> dict:
+    """The sign of d(loss)/d(logp) of TRL's per-token loss, for A = +1 and A = -1, in each ratio region."""
+    import torch
+
+    signs = {}
+    for a in (1.0, -1.0):
+        for region, ratio in zip(REGIONS, (1 - 2 * eps, 1.0, 1 + 2 * eps)):
+            logp = torch.tensor([[float(torch.log(torch.tensor(ratio)))]], requires_grad=True)
+            loss = reference_clipped_surrogate(logp, torch.zeros(1, 1), torch.tensor([a]), eps, eps)
+            (grad,) = torch.autograd.grad(loss.sum(), logp)
+            signs[("A > 0" if a > 0 else "A < 0", region)] = int(torch.sign(grad).item())
+    return signs
+
+
+def _check_gradient_signs(gradient_signs) -> int:
+    expected_signs = reference_gradient_signs()
+    if not isinstance(gradient_signs, dict) or set(gradient_signs) != set(expected_signs):
+        _fail("gradient_signs must be the dict of the exercise cell, keys unchanged, one of -1, 0, +1 each")
+    for key, sign in expected_signs.items():
+        if gradient_signs[key] not in (-1, 0, 1):
+            _fail(f"gradient_signs[{key}] must be -1, 0 or +1, got {gradient_signs[key]!r}")
+        if gradient_signs[key] != sign:
+            why = ("the clipped term is the smaller one there and it is a constant: no gradient" if sign == 0 else
+                   "the unclipped term rho * A is the min there, so the gradient is -A * rho * dlogp: "
+                   + ("negative, gradient descent raises the log-prob" if sign < 0 else "positive, descent lowers it"))
+            _fail(f"gradient_signs[{key}] is {sign:+d}, not {gradient_signs[key]:+d}: {why}. Draw -min(rho A, clip(rho) A) "
+                  "against rho for A = +1 and A = -1 (notebook 02 plots it after this exercise).")
+    return len(expected_signs)
+
+
+def check_clipped_surrogate(clipped_surrogate_loss, gradient_signs: dict) -> None:
+    """Exercise 03: ``clipped_surrogate_loss(logps, old_logps, advantages, eps_low, eps_high) -> (B, T)``
+    and ``gradient_signs``: the sign of the loss's gradient w.r.t. logps on each branch."""
     import torch
 
     gen = torch.Generator().manual_seed(0)
@@ -258,7 +352,8 @@ def check_clipped_surrogate(clipped_surrogate_loss) -> None:
                 _fail(f"eps_low={eps_low}, eps_high={eps_high}: values are right but the gradient is not. "
                       "Where the clip is active the gradient must be exactly zero: clamp the ratio (torch.clamp), "
                       "do not clamp the advantage or detach the ratio.")
-    _passed("clipped_surrogate_loss matches TRL's per-token loss and its gradient", n + 1)
+    n += _check_gradient_signs(gradient_signs)
+    _passed("clipped_surrogate_loss matches TRL's per-token loss and its gradient, and the signs are right", n + 1)
 
 
 # --- 04 k3 KL -----------------------------------------------------------------------------------
@@ -270,8 +365,49 @@ def reference_k3(logps, ref_logps):
     return torch.exp(ref_logps - logps) - (ref_logps - logps) - 1
 
 
-def check_k3_kl(k3_kl) -> None:
-    """Exercise 04: ``k3_kl(logps, ref_logps) -> Tensor`` (same shape)."""
+ESTIMATORS = {  # x = log pi_ref(token) - log pi(token), the token sampled from pi
+    "k1": lambda x: -x,
+    "k2": lambda x: 0.5 * x**2,
+    "k3": lambda x: x.exp() - x - 1,
+}
+
+
+def reference_estimator_properties(trials: int = 50) -> dict:
+    """For k1, k2, k3: unbiased for KL(pi || pi_ref) and never negative, found on random categoricals
+    by exact expectation (a property holds only if it holds on every trial)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(1)
+    props = {name: {"unbiased": True, "never negative": True} for name in ESTIMATORS}
+    for _ in range(trials):
+        v = int(torch.randint(2, 12, (1,), generator=gen))
+        p = torch.softmax(torch.randn(v, generator=gen) * 1.5, 0).double()
+        q = torch.softmax(torch.randn(v, generator=gen) * 1.5, 0).double()
+        exact = (p * (p / q).log()).sum()
+        for name, estimator in ESTIMATORS.items():
+            values = estimator(q.log() - p.log())
+            props[name]["unbiased"] &= bool(torch.isclose((p * values).sum(), exact, atol=1e-9))
+            props[name]["never negative"] &= bool((values >= -1e-12).all())
+    return props
+
+
+def _check_properties(properties) -> int:
+    expected_props = reference_estimator_properties()
+    if not isinstance(properties, dict) or set(properties) != set(expected_props) or any(
+        not isinstance(properties[k], dict) or set(properties[k]) != set(expected_props[k]) for k in expected_props
+    ):
+        _fail("properties must be the dict of the exercise cell, keys unchanged, True or False each")
+    for name, props in expected_props.items():
+        for prop, truth in props.items():
+            if properties[name][prop] is not truth:
+                _fail(f"{name} is {'' if truth else 'not '}{prop} (you said {properties[name][prop]!r}). Compute "
+                      "sum_x p(x) * estimator(x) on a small categorical, as this check does, and compare with KL(p || q).")
+    return 2 * len(expected_props)
+
+
+def check_k3_kl(k3_kl, properties: dict) -> None:
+    """Exercise 04: ``k3_kl(logps, ref_logps) -> Tensor`` (same shape), and ``properties``: for
+    k1, k2 and k3, whether each is unbiased and whether it is never negative."""
     import torch
 
     gen = torch.Generator().manual_seed(0)
@@ -297,10 +433,13 @@ def check_k3_kl(k3_kl) -> None:
         mean = (p * estimates).sum()
         if not torch.isclose(mean, exact, atol=1e-6):
             reverse = (p * ((p / q) - (p / q).log() - 1)).sum()
+            k2 = (p * 0.5 * (q / p).log() ** 2).sum()
             hint = ""
             if torch.isclose(mean, reverse, atol=1e-6):
                 hint = (" Likely: the ratio is upside down. With tokens sampled from the policy, use "
                         "x = ref_logps - logps, i.e. r = pi_ref / pi.")
+            elif torch.isclose(mean, k2, atol=1e-6):
+                hint = " Likely: k2 = x^2 / 2, never negative but biased (its mean is not the KL)."
             _fail(f"the expected value of your estimator under the policy is {mean:.5f}, but KL(pi || pi_ref) is "
                   f"{exact:.5f}: the estimator must be unbiased.{hint}")
 
@@ -315,7 +454,8 @@ def check_k3_kl(k3_kl) -> None:
     (gb,) = torch.autograd.grad(got.sum(), b)
     if not torch.allclose(ga, gb, atol=1e-5):
         _fail("the gradient w.r.t. logps differs from TRL's: do not detach logps")
-    _passed("k3_kl is TRL's estimator: zero at equality, non-negative, unbiased", n + 2)
+    n += _check_properties(properties)
+    _passed("k3_kl is TRL's estimator: zero at equality, non-negative, unbiased; the properties are right", n + 2)
 
 
 # --- 05 A new reward --------------------------------------------------------------------------
@@ -445,3 +585,113 @@ def check_addition_task(task) -> None:
     for c, r in zip(completions, got):
         print(f"{str(c)[:48]!r:50} {r}")
     _passed("the addition task grades and rewards like a tinyzero task", n + 1)
+
+
+# --- 07 Loss aggregation ------------------------------------------------------------------------
+
+LOSS_TYPES = ("grpo", "dapo", "dr_grpo")
+
+
+def reference_aggregate(per_token_loss, mask, loss_type: str, max_completion_length: int):
+    """TRL 1.16 ``GRPOTrainer.compute_loss``'s aggregation on one process, one update per sampled
+    batch (steps_per_generation = gradient_accumulation_steps = 1, where ``dapo``'s
+    num_items_in_batch is this batch's token count, so ``dapo`` equals ``bnpo``)."""
+    mask = mask.float()
+    if loss_type == "grpo":
+        return ((per_token_loss * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)).mean()
+    if loss_type == "dapo":
+        return (per_token_loss * mask).sum() / mask.sum().clamp(min=1.0)
+    if loss_type == "dr_grpo":
+        return (per_token_loss * mask).sum() / (per_token_loss.size(0) * max_completion_length)
+    raise ValueError(f"unknown loss_type {loss_type!r}; expected one of {LOSS_TYPES}")
+
+
+def reference_token_weights(mask, loss_type: str, max_completion_length: int):
+    """d(loss)/d(per_token_loss): how much each token counts in the aggregated loss."""
+    import torch
+
+    per_token = torch.zeros(mask.shape, requires_grad=True)
+    (weights,) = torch.autograd.grad(reference_aggregate(per_token, mask, loss_type, max_completion_length), per_token)
+    return weights
+
+
+def hand_made_batch():
+    """One group of four completions (16 tokens at most): a right and a wrong answer of 4 tokens,
+    a wrong answer that rambles for 16 and a right one of 8. Returns (mask, advantages, names)."""
+    import torch
+
+    lengths = [4, 4, 16, 8]
+    mask = torch.tensor([[1] * n + [0] * (16 - n) for n in lengths])
+    advantages = torch.tensor([1.0, -1.0, -1.0, 1.0])
+    return mask, advantages, ["short right", "short wrong", "long wrong", "medium right"]
+
+
+def _aggregation_facts(max_completion_length: int = 16) -> dict:
+    """Exercise 07's questions, each answered from TRL's token weights on hand-made batches."""
+    import torch
+
+    mask, _, _ = hand_made_batch()
+    weights = {t: reference_token_weights(mask, t, max_completion_length) for t in LOSS_TYPES}
+    longer = mask.clone()
+    longer[3] = 1  # the medium right answer, now 16 tokens long
+    weights_longer = {t: reference_token_weights(longer, t, max_completion_length) for t in LOSS_TYPES}
+    favours = [t for t in LOSS_TYPES if weights[t][2, 0] < weights[t][1, 0]]
+    others = [t for t in LOSS_TYPES if not torch.isclose(weights_longer[t][0, 0], weights[t][0, 0])]
+    return {
+        "pushes each token of the long wrong answer down less than each token of the short wrong answer": favours,
+        "a token's weight changes when another completion of the batch gets longer": others,
+    }
+
+
+def check_loss_aggregation(aggregate, token_weights, answers: dict) -> None:
+    """Exercise 07: ``aggregate(per_token_loss, mask, loss_type, max_completion_length) -> scalar``,
+    ``token_weights(mask, loss_type, max_completion_length) -> (B, T)`` and the ``answers``."""
+    import torch
+
+    gen = torch.Generator().manual_seed(0)
+    n = 0
+    for _ in range(12):
+        b, t = int(torch.randint(1, 7, (1,), generator=gen)), int(torch.randint(1, 12, (1,), generator=gen))
+        lengths = torch.randint(0, t + 1, (b,), generator=gen)
+        mask = (torch.arange(t).unsqueeze(0) < lengths.unsqueeze(1)).long()
+        per_token = torch.randn(b, t, generator=gen)
+        for loss_type in LOSS_TYPES:
+            n += 1
+            expected = reference_aggregate(per_token, mask, loss_type, t + 3)
+            got = aggregate(per_token.clone(), mask.clone(), loss_type, t + 3)
+            shown = f"aggregate(loss_type={loss_type!r}, lengths={lengths.tolist()}, max_completion_length={t + 3})"
+            if not isinstance(got, torch.Tensor) or got.dim() != 0:
+                _fail(f"{shown} must return a scalar tensor, got {getattr(got, 'shape', type(got).__name__)}")
+            if not torch.isclose(got, expected, atol=1e-5):
+                hint = {
+                    "grpo": "the mean over completions of each completion's mean over its own tokens",
+                    "dapo": "the sum over all completion tokens divided by their number",
+                    "dr_grpo": "the sum over all completion tokens divided by B * max_completion_length, a constant",
+                }[loss_type]
+                if (lengths == 0).any():
+                    hint += "; an empty completion (mask all 0) must not divide by zero: clamp the count at 1"
+                _fail(f"{shown} = {got.item():.5f}, TRL's is {expected.item():.5f}: {loss_type} is {hint}. "
+                      "Padding tokens (mask 0) never count.")
+            weights = token_weights(mask.clone(), loss_type, t + 3)
+            if not isinstance(weights, torch.Tensor) or weights.shape != mask.shape or not torch.allclose(
+                weights.float(), reference_token_weights(mask, loss_type, t + 3), atol=1e-6
+            ):
+                _fail(f"token_weights({loss_type!r}, lengths={lengths.tolist()}) is not d(loss)/d(per_token_loss) "
+                      "(shape (B, T), 0 on padding). Hint: run aggregate on a zero tensor that requires grad.")
+    facts = _aggregation_facts()
+    if not isinstance(answers, dict) or set(answers) != set(facts):
+        _fail("answers must be the dict of the exercise cell, keys unchanged, a list of loss types each")
+    for question, truth in facts.items():
+        given = answers[question]
+        if not isinstance(given, list | tuple | set) or not set(given) <= set(LOSS_TYPES):
+            _fail(f"answer {question!r} with a list of loss types from {LOSS_TYPES} (possibly empty), got {given!r}")
+        if set(given) != set(truth):
+            _fail(f"{question!r}: you said {sorted(given)}; print token_weights on hand_made_batch() (and on it "
+                  "with the medium right answer made 16 tokens long) for each loss_type and look again.")
+    mask, advantages, names = hand_made_batch()
+    print(f"{'completion':13} {'len':>3} {'A':>3} | weight of each token x 1000:  " + "  ".join(f"{t:>7}" for t in LOSS_TYPES))
+    weights = {t: token_weights(mask, t, 16) for t in LOSS_TYPES}
+    for i, name in enumerate(names):
+        print(f"{name:13} {int(mask[i].sum()):3d} {advantages[i]:+3.0f} | {'':30}"
+              + "  ".join(f"{1000 * weights[t][i, 0].item():7.2f}" for t in LOSS_TYPES))
+    _passed("aggregate matches TRL's grpo, dapo and dr_grpo; token_weights and the answers too", n + len(facts))
