@@ -188,9 +188,9 @@ def render(name: str, rec: Records) -> str:
     if name == "main_command":
         evals = f"{m['n_evals']} held-out evals of {m['eval_size']}"
         return (
-            f"It takes **{m['wall_s']:.0f} s** on {h['machine']} ({m['steps']} GRPO steps and {evals}; "
+            f"It takes **{m['wall_s']:.0f} s** ({m['steps']} GRPO steps and {evals}) on {h['machine']}: "
             f"`benchmarks/results/{rec.current['main_command']['report']}` run {rec.current['main_command']['run']}, "
-            f"{h['date']}, at {h['commit']}), and its held-out accuracy goes "
+            f"{h['date']}, at {h['commit']}. Its held-out accuracy goes "
             f"**{m['accuracy_first']:.3f} -> {m['accuracy_last']:.3f}** (one sampling seed).\n"
         )
     if name == "table":
