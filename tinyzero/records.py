@@ -189,8 +189,8 @@ def render(name: str, rec: Records) -> str:
         evals = f"{m['n_evals']} held-out evals of {m['eval_size']}"
         return (
             f"It takes **{m['wall_s']:.0f} s** ({m['steps']} GRPO steps and {evals}) on {h['machine']}: "
-            f"`benchmarks/results/{rec.current['main_command']['report']}` run {rec.current['main_command']['run']}, "
-            f"{h['date']}, at {h['commit']}. Its held-out accuracy goes "
+            f"`benchmarks/results/{rec.current['main_command']['report']}` run {rec.current['main_command']['run']}. "
+            f"Its held-out accuracy goes "
             f"**{m['accuracy_first']:.3f} -> {m['accuracy_last']:.3f}** (one sampling seed).\n"
         )
     if name == "table":
@@ -209,10 +209,10 @@ def render(name: str, rec: Records) -> str:
     if name == "suite":
         s = rec.suite
         return (f"From a fresh clone the test command took **{s['wall']}** ({s['result']}; "
-                f"`benchmarks/results/{SUITE}` run {s['run']}, at {s['checkout']}, the machine named there).\n")
+                f"`benchmarks/results/{SUITE}` run {s['run']}, on the machine named there).\n")
     if name == "hit_check":
         return (f"no run loses its check of a true hit ({f['hit_yes_min']:.2f}-{f['hit_yes_max']:.2f} "
-                f"of true hits checked \"yes\" at the end)\n")
+                f"of true hits checked \"yes\" at the end).\n")
     raise RecordError(f"no block called '{name}' (known: {', '.join(BLOCKS)})")
 
 
