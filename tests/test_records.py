@@ -118,3 +118,15 @@ def test_the_readme_picture_is_the_current_grids_curve(tmp_path, rec):
 
     assert matplotlib.image.imread(out).shape == matplotlib.image.imread(ROOT / "docs" / "curve.png").shape
     assert "docs/curve.png" in (ROOT / "README.md").read_text()
+
+
+def test_the_log_runs_newest_first_and_the_archive_index_names_every_entry(rec):
+    dates = re.findall(r"^## (\d{4}-\d{2}-\d{2})", (rec.results / "RESULTS.md").read_text(), re.MULTILINE)
+    assert dates and dates == sorted(dates, reverse=True), "RESULTS.md: entries newest first"
+    archive = rec.results / "archive"
+    index = (archive / "INDEX.md").read_text()
+    for entry in archive.iterdir():
+        if entry.name != "INDEX.md":
+            assert f"`{entry.name}" in index, f"archive/INDEX.md has no line for {entry.name}"
+    for name in rec.current["grids"]:
+        assert not (archive / name).exists(), f"{name} is current and archived"
