@@ -250,11 +250,58 @@ def format_log(step: int, logs: dict[str, Any]) -> str:
 
 
 class CompactProgressCallback(ProgressCallback):
-    """Trainer's tqdm bar, but each log prints one short line instead of a dict of 30 keys."""
+    """One progress bar, and a line per held-out eval.
+
+    Trainer's tqdm bar (step, elapsed, time left) carries the latest training figures as its
+    postfix: with ``steps_per_generation`` > 1 only the sampling steps have them, so the bar
+    keeps the last ones instead of printing a line per step. Each held-out eval gets a line of
+    its own above the bar (``format_eval``), step 0's included, which is logged before the bar
+    exists. Other log rows (the end-of-training summary dict) print
+    nothing: ``tinyzero.train`` prints its own summary.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.latest: dict[str, Any] = {}
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if state.is_world_process_zero and self.training_bar is not None and logs and is_step_row(logs):
-            self.training_bar.write(format_log(state.global_step, logs))
+        if not (state.is_world_process_zero and logs and is_step_row(logs)):
+            return
+        figures = {k: v for k, v in logs.items() if k in _TRAIN_SHOWN and isinstance(v, (int, float))}
+        if figures:
+            self.latest.update(figures)
+            if self.training_bar is not None:
+                self.training_bar.set_postfix_str(_postfix(self.latest))
+        if isinstance(logs.get("eval/accuracy"), (int, float)):
+            line = format_eval(state.global_step, state.max_steps, logs)
+            # above a live bar; step 0's eval comes before the bar exists
+            (self.training_bar.write if self.training_bar is not None else print)(line)
+
+
+_TRAIN_SHOWN = {key: label for key, label in _SHOWN if not key.startswith("eval/")}
+_EVAL_SHOWN = (
+    ("eval/accuracy", "accuracy", "{:.3f}"),
+    ("eval/thinking_length", "thinking", "{:.0f} chars"),
+    ("eval/format_rate", "well-formed", "{:.2f}"),
+    ("eval/truncation_rate", "truncated", "{:.2f}"),
+    ("time/eval", "took", "{:.0f} s"),
+)
+
+
+def format_eval(step: int, max_steps: int, logs: dict[str, Any]) -> str:
+    """A held-out eval's console line: 'held-out eval, step 25/100: accuracy 0.150 | ...'."""
+    parts = [f"{label} {fmt.format(logs[key])}" for key, label, fmt in _EVAL_SHOWN
+             if isinstance(logs.get(key), (int, float))]
+    return f"held-out eval, step {step}/{max_steps}: " + " | ".join(parts)
+
+
+def _postfix(latest: dict[str, Any]) -> str:
+    """The bar's postfix: the latest training-batch figures, as format_log writes them."""
+    return " | ".join(
+        f"{label} {latest[key]:.0f}" if "length" in key else f"{label} {latest[key]:.3g}"
+        for key, label in _TRAIN_SHOWN.items()
+        if key in latest
+    )
 
 
 class NanoMarkerCallback(TrainerCallback):

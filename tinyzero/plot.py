@@ -2,6 +2,8 @@
 
     python -m tinyzero.plot runs/nano          # writes runs/nano/plots/*.png and samples.md
     python -m tinyzero.plot --compare runs/a runs/b --out ab.png   # runs overlaid (seeds, loss types)
+    python -m tinyzero.plot --grid benchmarks/results/lr2e-4 benchmarks/results/lr2e-4_seeds7_3 --out docs/curve.png
+                                               # a seed grid's learning curve: median and range per step
 
 Reads ``metrics.jsonl`` (else the ``log_history`` of ``trainer_state.json`` in the run or its
 last checkpoint) and ``samples.jsonl`` (see ``tinyzero.callbacks`` for the columns). Writes:
@@ -14,6 +16,9 @@ last checkpoint) and ``samples.jsonl`` (see ``tinyzero.callbacks`` for the colum
 - ``samples.md``: held-out completions of the same problems at a few steps
 
 ``compare_runs`` overlays several runs (one colour each) on the same four quantities.
+``plot_grid`` reads the ``metrics/*.jsonl`` of seed grids (``benchmarks/robustness.py``) and
+draws held-out accuracy and thinking length per eval step: every run, their median and their
+range. The README's picture is this figure of the current recipe's grids.
 """
 
 from __future__ import annotations
@@ -193,6 +198,63 @@ def compare_runs(run_dirs: list[str | Path], out: str | Path, labels: list[str] 
     return out
 
 
+GRID_PANELS = (
+    ("eval/accuracy", "Held-out accuracy", "fraction correct"),
+    ("eval/thinking_length", "Held-out thinking length", "characters inside <think>"),
+)
+
+
+def grid_curves(grid_dirs: list[str | Path]) -> tuple[int, dict[str, dict[int, list[float]]]]:
+    """(number of runs, {key: {eval step: one value per run}}) from the grids' metrics/*.jsonl."""
+    files = [f for d in grid_dirs for f in sorted(Path(d).glob("metrics/*.jsonl"))]
+    if not files:
+        raise FileNotFoundError(f"no metrics/*.jsonl under {', '.join(str(d) for d in grid_dirs)} (a seed grid's folder)")
+    curves: dict[str, dict[int, list[float]]] = {key: {} for key, _, _ in GRID_PANELS}
+    for f in files:
+        rows = [r for r in read_jsonl(f) if is_step_row(r)]
+        for key, by_step in curves.items():
+            for step, value in zip(*series(rows, key)):
+                by_step.setdefault(step, []).append(value)
+    for key, by_step in curves.items():
+        short = [s for s, v in by_step.items() if len(v) != len(files)]
+        if short:
+            raise ValueError(f"{key}: steps {short} are missing from some of the {len(files)} runs")
+    return len(files), curves
+
+
+def plot_grid(grid_dirs: list[str | Path], out: str | Path, title: str = "") -> Path:
+    """Held-out accuracy and thinking length per eval step over a grid's runs: each run thin,
+    the median bold, the range between the lowest and highest run shaded."""
+    import statistics  # noqa: PLC0415
+
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    n, curves = grid_curves(grid_dirs)
+    fig, axes = plt.subplots(1, len(GRID_PANELS), figsize=(11, 3.8))
+    for ax, (key, panel_title, ylabel) in zip(axes, GRID_PANELS):
+        steps = sorted(curves[key])
+        values = [curves[key][s] for s in steps]
+        for i in range(n):
+            ax.plot(steps, [v[i] for v in values], color="C0", alpha=0.25, linewidth=0.8)
+        ax.fill_between(steps, [min(v) for v in values], [max(v) for v in values], color="C0", alpha=0.12,
+                        label=f"range over {n} runs")
+        ax.plot(steps, [statistics.median(v) for v in values], "o-", color="C0", linewidth=2, markersize=4,
+                label="median over the runs")
+        _frame(ax, panel_title, ylabel, fraction=False)
+        ax.set_ylim(bottom=0)
+        ax.legend(fontsize=8, loc="upper left")
+    fig.suptitle(title or f"{n} GRPO runs ({', '.join(Path(d).name for d in grid_dirs)}): the held-out eval during training, one sampling seed")
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
 def _cell(text: str, limit: int = 600) -> str:
     text = text if len(text) <= limit else text[:limit] + " [...]"
     # Markdown tables: one line per row and no bare pipes; tags would be read as HTML.
@@ -227,13 +289,21 @@ def samples_markdown(samples: list[dict[str, Any]], max_steps_shown: int = 5) ->
 
 def main(argv: list[str] | None = None) -> list[Path]:
     parser = cli.ArgumentParser(prog="python -m tinyzero.plot", description=__doc__.split("\n\n")[0])
-    parser.add_argument("runs", nargs="+", help="run folder(s): one to plot, several with --compare")
+    parser.add_argument("runs", nargs="*", help="run folder(s): one to plot, several with --compare")
     parser.add_argument("--compare", action="store_true", help="overlay the runs in one figure (needs --out)")
+    parser.add_argument("--grid", nargs="+", metavar="DIR", help="seed grid folder(s) (benchmarks/robustness.py): "
+                        "median and range per step over their runs (needs --out)")
     parser.add_argument("--out", help="the comparison figure's path (.png)")
     parser.add_argument("--labels", nargs="+", help="one legend label per run (default: folder names)")
     parser.add_argument("--title", default="", help="the comparison figure's title")
     args = parser.parse_args(argv)
-    if args.compare:
+    if args.grid:
+        if args.runs or args.compare or args.labels or not args.out:
+            parser.error("--grid DIR [DIR ...] --out FILE.png takes no run folders, --compare or --labels")
+        paths = [plot_grid(args.grid, args.out, args.title)]
+    elif not args.runs:
+        parser.error("give a run folder (or --grid DIR ... --out FILE.png)")
+    elif args.compare:
         if not args.out:
             parser.error("--compare needs --out FILE.png")
         if args.labels and len(args.labels) != len(args.runs):

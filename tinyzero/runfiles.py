@@ -94,5 +94,5 @@ def format_summary(s: dict) -> str:
             f"  thinking length     {s['eval_thinking_length_first']:.0f} -> {s['eval_thinking_length_last']:.0f} characters"
         )
     lines.append(f"  model and metrics   {s['output_dir']} (metrics.jsonl, samples.jsonl, summary.json)")
-    lines.append(f"  plots               {s['plots']}  (again: python -m tinyzero.plot {s['output_dir']})")
+    lines.append(f"  plot                {s['plots']}/overview.png  (all plots: {s['plots']}/; again: python -m tinyzero.plot {s['output_dir']})")
     return "\n".join(lines)
