@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from tinyzero.nano import mult_corpus as mc
 from tinyzero.nano import mult_traces as mt
-from tinyzero.tasks.data import data_dir, load_task_data
+from tinyzero.tasks.data import load_task_data
 from tinyzero.tasks.multiplication import grade
 
 ROWS = [{"a": a, "b": b} for a, b in ((47, 86), (12, 34), (90, 10), (55, 55))]
@@ -128,14 +128,17 @@ def test_documents_need_problems():
 # --- the data split -----------------------------------------------------------------------
 
 
-def test_split_files_are_what_prepare_builds():
-    for split, (blob, manifest) in mc.build_split().items():
-        folder = data_dir() / mc.SPLIT_NAME
-        assert (folder / f"{split}.jsonl").read_bytes() == blob
-        assert json.loads((folder / f"{split}.manifest.json").read_text()) == manifest
+def test_split_is_seeded_held_out_and_loads(tmp_path, monkeypatch):
+    """The nano split as ``data/prepare.py`` builds it: written twice, the same bytes; loaded
+    with its checksums; no test problem (or its commuted form) in train."""
+    mc.write_split(tmp_path)
+    first = {p.name: p.read_bytes() for p in (tmp_path / mc.SPLIT_NAME).iterdir()}
+    assert first == {f"{split}.{ext}": blob for split, (data, manifest) in mc.build_split().items()
+                     for ext, blob in (("jsonl", data), ("manifest.json", (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()))}
+    monkeypatch.setenv("TINYZERO_DATA_DIR", str(tmp_path))
     test = load_task_data(mc.SPLIT_NAME, "test", template="nano")
     train = load_task_data(mc.SPLIT_NAME, "train")
-    assert len(test) == 500
+    assert len(test) == 500 and len(train) > 7000
     assert test[0]["prompt"] == f"Multiply {test[0]['a']} by {test[0]['b']}.\n<think>"
     held_out = {(r["a"], r["b"]) for r in test} | {(r["b"], r["a"]) for r in test}
     assert not held_out & {(r["a"], r["b"]) for r in train}

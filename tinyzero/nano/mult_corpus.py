@@ -228,8 +228,9 @@ def documents(rows: Sequence[dict], n: int, seed: int, cfg: MultCorpusConfig = M
     return docs
 
 
-# The nano task's data split, as ``data/prepare.py`` writes it (its ``DATASETS`` entry
-# "multiplication_nano"). Until prepare.py lists it, ``write_split`` writes the same bytes.
+# The nano task's data split, as ``data/prepare.py`` will write it once its ``DATASETS`` lists
+# "multiplication_nano" with this entry; until then ``write_split`` writes the same bytes. The
+# files are not in the repository yet: tests/test_data.py names every shipped dataset.
 SPLIT_NAME = "multiplication_nano"
 SPLIT = {
     "task": "multiplication",
