@@ -240,3 +240,18 @@ def test_reader_recovers_what_the_writer_wrote(seed, a, b, slip_rate, check_rate
     assert s["slips"] == sum(eq.slipped for line in t.lines for eq in line.equations)
     assert s["checks_faithful"] == s["checks"]  # the writer's checks are faithful
     assert s["right"] == int(t.answer == a * b) == int(grade(t.text(), a, b).correct)
+
+
+def test_imports_stay_light():
+    # The reader runs inside the training loop's statistics, like tinyzero.nano.traces.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys, tinyzero.nano.mult_corpus, tinyzero.nano.mult_traces; "
+        "print(sorted(m for m in ('torch', 'transformers', 'datasets', 'trl') if m in sys.modules))"
+    )
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
