@@ -1,5 +1,7 @@
 """One seam to TRL: no private TRL name is used outside ``tinyzero/trainer.py``, no TRL trainer
-class is patched anywhere, and the seam's docstring lists every private TRL name it uses."""
+class is patched anywhere, no package, benchmark or notebook code replaces a model's ``generate``
+(or a tinyzero module's function) after the fact, and the seam's docstring lists every private
+TRL name it uses."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ PENDING: dict[str, str] = {
     "benchmarks/gpu_step.py": "issue 35: build the trainer with tinyzero.train.build_trainer and patch nothing",
     "benchmarks/update_buckets.py": "issue 32b: folded away, or tinyzero.trainer.trl_scorer",
     "notebooks/02_grpo_by_hand.ipynb": "issue 34: TinyZeroGRPOTrainer's rollout() and logged() instead",
+    "benchmarks/sampling_profile.py": "issue 32b: folded into benchmarks/perf/sampling_speed.py",
 }
 
 
@@ -54,15 +57,41 @@ def sources() -> dict[str, str]:
     return out
 
 
-def offences(text: str, private: set[str]) -> list[str]:
-    """Lines that use a private TRL name as an attribute, or assign onto a TRL trainer class."""
+PACKAGE_MODULES = {p.stem for p in (REPO / "tinyzero").rglob("*.py")} - {"__init__"}
+
+
+def imported_modules(text: str) -> set[str]:
+    """Names under which ``text`` imports tinyzero modules (``from tinyzero import fastgen``,
+    ``from tinyzero.nano import build as b``, ``import tinyzero.fastgen as fg``)."""
+    names = set()
+    blocks = re.findall(r"from tinyzero(?:\.\w+)* import \(([^)]*)\)", text)
+    blocks += re.findall(r"from tinyzero(?:\.\w+)* import ([\w ,]+)$", text, re.M)
+    for block in blocks:
+        for part in block.replace("\n", " ").split(","):
+            words = part.split()
+            if words and words[0] in PACKAGE_MODULES:
+                names.add(words[-1])  # the alias if there is one
+    for module, alias in re.findall(r"^\s*import tinyzero\.(?:\w+\.)*(\w+)(?: as (\w+))?", text, re.M):
+        if module in PACKAGE_MODULES and alias:
+            names.add(alias)
+    return names
+
+
+def offences(text: str, private: set[str], tests: bool = False) -> list[str]:
+    """Lines that use a private TRL name as an attribute or assign onto a TRL trainer class; and,
+    outside the tests (whose fakes and monkeypatches are theirs), lines that replace a model's
+    ``generate`` or a tinyzero module's attribute."""
     found = []
     patched = re.compile(r"\b(GRPOTrainer|RLOOTrainer)\.\w+\s*=(?!=)|setattr\(\s*(GRPOTrainer|RLOOTrainer)\b")
+    modules = "|".join(sorted(imported_modules(text))) or "(?!)"
+    rewired = re.compile(rf"\.generate\s*=(?!=)|(?<![\w.])({modules})\.\w+\s*=(?!=)|setattr\(\s*({modules})\b|tinyzero\.[\w.]+\s*=(?!=)")
     for line in text.splitlines():
         code = line.split("#", 1)[0]
         used = {m for m in re.findall(r"\.(_[a-z]\w*)\b", code) if m in private}
         if used or patched.search(code):
             found.append(f"{sorted(used) or 'patches a TRL class'}: {line.strip()}")
+        elif not tests and rewired.search(code):
+            found.append(f"replaces generate or a tinyzero function: {line.strip()}")
     return found
 
 
@@ -74,11 +103,16 @@ def test_the_scan_sees_what_it_must():
     assert offences("GRPOTrainer.train = run", private) and offences("monkeypatch.setattr(RLOOTrainer, 'x', f)", private)
     assert not offences("trainer.train()  # not trainer._generate", private)
     assert not offences("fastgen._CHUNK, fastgen._step, GRPOTrainer.train == x", private)
+    patching = "from tinyzero import fastgen, train\n"
+    assert offences("model.generate = fast", private) and offences(patching + "fastgen.generate = timed", private)
+    assert offences(patching + "setattr(fastgen, name, fn)", private) and offences(patching + "train.load_task_data = f", private)
+    assert not offences(patching + "trainer.loss_type = 'grpo'\nself.fastgen.x = 1", private)
+    assert not offences("model.generate = fake", private, tests=True) and not offences("out = model.generate(x)", private)
 
 
 def test_no_private_trl_name_outside_the_seam():
     private = trl_private_names()
-    found = {path: offences(text, private) for path, text in sources().items()}
+    found = {path: offences(text, private, tests=path.startswith("tests/")) for path, text in sources().items()}
     found = {path: lines for path, lines in found.items() if lines}
     stale = sorted(set(PENDING) - set(found))
     assert not stale, f"PENDING entries no longer needed, remove them: {stale}"
