@@ -72,14 +72,14 @@ def test_blank_and_solution_differ_only_in_the_exercise_cell(blank):
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
-def test_solution_passes_its_check(path, kernel_name):
+def test_solution_passes_its_check(path, kernel_name):  # noqa: F811 (the fixture imported above)
     nb = execute_notebook(path, kernel_name)  # raises on any failing cell
     out = "".join(o.get("text", "") for o in nb.cells[check_cell_index(nb)].outputs)
     assert "All checks passed" in out, out
 
 
 @pytest.mark.parametrize("path", BLANKS, ids=lambda p: p.name)
-def test_blank_fails_at_the_check_and_only_there(path, kernel_name):
+def test_blank_fails_at_the_check_and_only_there(path, kernel_name):  # noqa: F811 (the fixture imported above)
     nb = execute_notebook(path, kernel_name, allow_errors=True)
     check = check_cell_index(nb)
     for i, cell in enumerate(nb.cells[:check]):
@@ -313,8 +313,7 @@ def test_aggregation_reference_is_trls(checks):
 
 
 def test_reward_checker_names_the_mistakes(checks):
-    from tinyzero.tasks import countdown
-    from tinyzero.tasks import grading
+    from tinyzero.tasks import countdown, grading
 
     def no_kwargs(completions, nums, target, max_thinking=50):
         return checks.reference_concise_reward(completions, nums, target, max_thinking)

@@ -51,7 +51,7 @@ from types import ModuleType
 
 import torch
 
-from tinyzero.fastgen import use_sampler
+from tinyzero.fastgen import sampler
 from tinyzero.models import load_model_and_tokenizer
 from tinyzero.sampling import evaluate_model, generate, sampling_config  # noqa: F401 (generate: for sample_groups)
 from tinyzero.tasks import TASKS
@@ -60,6 +60,7 @@ from tinyzero.tasks.data import load_task_data
 HERE = Path(__file__).resolve().parent
 RECORD = HERE / "capstone_record.json"
 TASK = TASKS["countdown"]
+SAMPLE = sampler("fastgen")  # tinyzero's fast sampler (the recipe's), for generate's and evaluate_model's sample=
 
 
 @dataclass
@@ -92,7 +93,8 @@ def sample_groups(model, tokenizer, rows: list[dict], cfg: Config, seed: int) ->
       ``completion_ids``, ``completion_mask``: (P*G, Lc) right-padded completion tokens, the mask
         1 on every sampled token up to and including the end-of-sequence token;
       ``texts``: the P*G completion texts; ``rows``: the P*G rows (for the grader).
-    Use ``sampling_config(model, tokenizer, cfg.max_completion_length, cfg.temperature)``.
+    Use ``sampling_config(model, tokenizer, cfg.max_completion_length, cfg.temperature)``, and
+    pass ``sample=SAMPLE`` to ``generate`` (the recipe's fast sampler; without it, HF's is slower).
     """
     # YOUR CODE HERE
     raise NotImplementedError("sample_groups")
@@ -151,17 +153,16 @@ def train(model, tokenizer, train_rows, cfg: Config, impl: ModuleType | None = N
 
 
 def load_nano():
-    """The shipped nano base model, with tinyzero's fast sampler (the recipe's ``sampler: fastgen``)."""
-    model, tokenizer = load_model_and_tokenizer("nano")
-    use_sampler(model, "fastgen")
-    return model, tokenizer
+    """The shipped nano base model and its tokenizer."""
+    return load_model_and_tokenizer("nano")
 
 
 def held_out(model, tokenizer, cfg: Config) -> list[float]:
     """Held-out accuracy under each eval seed: the project's one eval, as the recipe runs it."""
     rows = load_task_data("countdown_nano", "test", template="nano").select(range(cfg.eval_size))
     config = sampling_config(model, tokenizer, cfg.max_completion_length, cfg.temperature)
-    return [evaluate_model(model, tokenizer, TASK, rows, config, batch_size=250, seed=s)[0]["accuracy"] for s in cfg.eval_seeds]
+    return [evaluate_model(model, tokenizer, TASK, rows, config, batch_size=250, seed=s, sample=SAMPLE)[0]["accuracy"]
+            for s in cfg.eval_seeds]
 
 
 def run(impl: ModuleType, cfg: Config, base: list[float] | None = None) -> dict:

@@ -13,14 +13,15 @@ import sys
 
 import capstone_grpo_loop as scaffold
 import torch
-from capstone_grpo_loop import TASK, Config
+from capstone_grpo_loop import SAMPLE, TASK, Config
 
 from tinyzero.sampling import generate, sampling_config
 
 
 def sample_groups(model, tokenizer, rows: list[dict], cfg: Config, seed: int) -> dict:
     config = sampling_config(model, tokenizer, cfg.max_completion_length, cfg.temperature)
-    groups = generate(model, tokenizer, [r["prompt"] for r in rows], config, cfg.group_size, batch_size=256, seed=seed)
+    groups = generate(model, tokenizer, [r["prompt"] for r in rows], config, cfg.group_size, batch_size=256, seed=seed,
+                      sample=SAMPLE)
     sampled = [g for group in groups for g in group]  # row 0 x G, row 1 x G, ...
     group_rows = [r for r in rows for _ in range(cfg.group_size)]
     enc = tokenizer([r["prompt"] for r in group_rows], return_tensors="pt", padding=True, padding_side="left")
