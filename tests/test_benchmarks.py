@@ -130,7 +130,7 @@ def test_robustness_verdict():
 
 @pytest.mark.slow
 def test_speed_benchmark_at_a_tiny_size(tmp_path, capsys):
-    """benchmarks/speed.py end to end at tiny sizes; the report with an old checkout and a busy
+    """benchmarks/perf/speed.py end to end at tiny sizes; the report with an old checkout and a busy
     run is fed this run's figures (the same measure_checkout makes all three)."""
     speed = load("perf/speed")
     pretrain = ["num_traces=64", "hidden_size=32", "intermediate_size=64", "num_layers=1", "batch_size=8", "warmup_steps=0"]
@@ -177,7 +177,7 @@ def test_speed_benchmark_full_main_commands_at_a_tiny_size(tmp_path, capsys):
 
 
 def test_same_run(tmp_path, capsys):
-    """benchmarks/same_run.py: equal in every figure but the timings, or the first difference."""
+    """benchmarks/analysis/same_run.py: equal in every figure but the timings, or the first difference."""
     same_run = load("analysis/same_run")
     rows = [{"step": 0, "eval/accuracy": 0.25, "time/eval": 1.0}, {"step": 1, "loss": 0.5, "step_time": 2.0, "time/generation": 1.0}]
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
@@ -207,7 +207,7 @@ TINY_TRAIN = ("--max_steps 1 --eval_every 0 --num_generations 4 --per_device_tra
 
 @pytest.mark.slow
 def test_variants_at_a_tiny_size(tmp_path, monkeypatch):
-    """benchmarks/variants.py: each variant trains from the same base model with its one change,
+    """benchmarks/experiments/variants.py: each variant trains from the same base model with its one change,
     the table has a row per run, the figure is written, and --reuse takes a finished run as is."""
     monkeypatch.setenv("TINYZERO_HOME", str(tmp_path / "home"))  # pretraining seed 0: the shipped model, not built
     variants = load("experiments/variants")
@@ -226,7 +226,7 @@ def test_variants_at_a_tiny_size(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_distillation_comparison_at_a_tiny_size(tmp_path, monkeypatch):
-    """benchmarks/distillation.py: a tiny small base, each arm from it, the teacher, one table."""
+    """benchmarks/experiments/distillation.py: a tiny small base, each arm from it, the teacher, one table."""
     monkeypatch.setenv("TINYZERO_HOME", str(tmp_path / "home"))
     bench = load("experiments/distillation")
     from tinyzero.nano.build import find_base_model, load_config

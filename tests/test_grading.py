@@ -317,7 +317,7 @@ def test_tag_functions_never_raise(text):
 
 def test_huge_completions():
     # Tag soup and megabyte inputs (linear time: a backtracking regex would hang the suite here;
-    # benchmarks/fuzz_grader.py measures the rates).
+    # benchmarks/perf/fuzz_grader.py measures the rates).
     assert extract_answer("<answer>" * 200_000) is None
     assert extract_answer("</think>" * 100_000 + "<answer>1") is None
     assert extract_answer("a" * 1_000_000 + "<answer>7</answer>") == "7"

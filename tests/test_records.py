@@ -114,7 +114,7 @@ def test_the_readme_picture_is_the_current_grids_curve(tmp_path, rec):
     assert steps[0] == 0 and len(steps) >= 3
     out = tmp_path / "curve.png"
     assert plot_main(["--grid", *map(str, grids), "--out", str(out)]) == [out]
-    import matplotlib.image  # noqa: PLC0415
+    import matplotlib.image
 
     assert matplotlib.image.imread(out).shape == matplotlib.image.imread(ROOT / "docs" / "curve.png").shape
     assert "docs/curve.png" in (ROOT / "README.md").read_text()

@@ -59,6 +59,7 @@ from accelerate.utils import gather_object
 from transformers import Trainer, TrainerCallback
 from transformers.trainer_callback import ProgressCallback
 
+from tinyzero import stops
 from tinyzero.nano.tokenizer import save_tokenizer
 from tinyzero.runfiles import (
     METRICS_FILE,
@@ -141,7 +142,8 @@ class HeldOutEvalCallback(TrainerCallback):
         trainer, args = self.trainer, self.trainer.args
         # The trainer's own sampling settings; with vLLM it has none, so rebuild them from args.
         config = getattr(trainer, "generation_config", None) or sampling_config(
-            trainer.model, trainer.processing_class, args.max_completion_length, args.temperature, args.top_p, args.top_k
+            trainer.model, trainer.processing_class, args.max_completion_length, args.temperature, args.top_p, args.top_k,
+            stop_strings=stops.stop_strings(args.generation_kwargs),  # vLLM's stop, for the eval's generate
         )
         with trainer.accelerator.autocast():
             summary, records = evaluate_model(

@@ -16,7 +16,7 @@ last checkpoint) and ``samples.jsonl`` (see ``tinyzero.callbacks`` for the colum
 - ``samples.md``: held-out completions of the same problems at a few steps
 
 ``compare_runs`` overlays several runs (one colour each) on the same four quantities.
-``plot_grid`` reads the ``metrics/*.jsonl`` of seed grids (``benchmarks/robustness.py``) and
+``plot_grid`` reads the ``metrics/*.jsonl`` of seed grids (``benchmarks/experiments/robustness.py``) and
 draws held-out accuracy and thinking length per eval step: every run, their median and their
 range. The README's picture is this figure of the current recipe's grids.
 """
@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
     parser = cli.ArgumentParser(prog="python -m tinyzero.plot", description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="*", help="run folder(s): one to plot, several with --compare")
     parser.add_argument("--compare", action="store_true", help="overlay the runs in one figure (needs --out)")
-    parser.add_argument("--grid", nargs="+", metavar="DIR", help="seed grid folder(s) (benchmarks/robustness.py): "
+    parser.add_argument("--grid", nargs="+", metavar="DIR", help="seed grid folder(s) (benchmarks/experiments/robustness.py): "
                         "median and range per step over their runs (needs --out)")
     parser.add_argument("--out", help="the comparison figure's path (.png)")
     parser.add_argument("--labels", nargs="+", help="one legend label per run (default: folder names)")

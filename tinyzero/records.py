@@ -6,8 +6,8 @@ them into the text a user reads.
     python -m tinyzero.records --check    # exit 1, naming each marked region the records disagree with
 
 ``benchmarks/results/CURRENT.json`` names the current recipe's records: its seed grids (written
-by ``benchmarks/robustness.py``: ``grid.json``, ``table.md``, ``metrics/``) and the speed run of
-its main command (``benchmarks/speed.py --full``). Every figure below is computed from those
+by ``benchmarks/experiments/robustness.py``: ``grid.json``, ``table.md``, ``metrics/``) and the speed run of
+its main command (``benchmarks/perf/speed.py --full``). Every figure below is computed from those
 files; none is typed into this module. A text carries a block between marker comments,
 ``<!-- records:NAME -->`` and ``<!-- /records:NAME -->`` (in a notebook, inside a markdown
 cell), and ``--write`` replaces what is between them with ``render(NAME)``. tests/test_records.py
@@ -101,13 +101,13 @@ def _last_suite_run(path: Path) -> dict[str, str]:
 
 def _run_header(report: Path, run: int) -> dict[str, str]:
     """Date, host and commit of run N of a speed_full.md report: the line speed.py prints first,
-    '# benchmarks/speed.py, <date>, <host>, <n> CPUs, this checkout <commit>, ...'."""
+    '# benchmarks/perf/speed.py, <date>, <host>, <n> CPUs, this checkout <commit>, ...'."""
     if not report.is_file():
         raise RecordError(f"{report}: no such record")
     text = report.read_text()
     section = re.search(rf"^## Run {run} \(.*?(?=^## |\Z)", text, re.S | re.M)
     head = section and re.search(
-        r"^# benchmarks/speed\.py, (?P<date>[^,]+), (?P<host>[^,]+), (?P<cpus>\d+) CPUs, this checkout (?P<commit>\w+)",
+        r"^# benchmarks/(?:perf/)?speed\.py, (?P<date>[^,]+), (?P<host>[^,]+), (?P<cpus>\d+) CPUs, this checkout (?P<commit>\w+)",
         section.group(0), re.M)
     if not head:
         raise RecordError(f"{report}: no run {run} with a speed.py header line")

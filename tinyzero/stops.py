@@ -18,8 +18,8 @@ TRL 1.16.0, transformers 5.23.0, vLLM 0.30.0's ``SamplingParams``):
   token that completes the stop string.
 - transformers' ``generate``: TRL builds ``GenerationConfig(**defaults, **generation_kwargs)``,
   so ``{"stop_strings": [...]}``; but ``generate`` needs ``tokenizer=`` to read stop strings
-  and TRL 1.16 does not pass one (``GRPOTrainer._generate_single_turn``), so ``install``
-  gives the trainer model's ``generate`` the trainer's tokenizer. A row that stops before the
+  and TRL 1.16 does not pass one, so tinyzero's trainer (``tinyzero.trainer``, the one seam
+  to TRL) hands ``generate`` its tokenizer when the config carries stop strings. A row that stops before the
   batch's last is filled with the pad token; Qwen2.5's pad is its end-of-sequence token, so
   TRL's mask keeps one pad after the tag (a token the policy did not sample, scored in the
   loss like any other); the batch's last row to stop ends at the tag.
@@ -77,7 +77,7 @@ def configure(training_args, stop_at_answer: bool) -> None:
         raise ValueError("stop_at_answer: transformers' continuous batching has no stop strings (add --stop_at_answer false)")
     if getattr(training_args, "mask_truncated_completions", False):
         raise ValueError("stop_at_answer: a stopped completion may have no end-of-sequence token, so "
-                         "mask_truncated_completions would drop it (add --mask_truncated_completions false)")  # fmt: skip
+                         "mask_truncated_completions would drop it (add --mask_truncated_completions false)")
     current = dict(training_args.generation_kwargs or {})
     wanted = generation_kwargs(STOP, use_vllm)
     clash = {k: current[k] for k in wanted if k in current and current[k] != wanted[k]}
@@ -85,24 +85,3 @@ def configure(training_args, stop_at_answer: bool) -> None:
         raise ValueError(f"generation_kwargs {clash} contradicts stop_at_answer (remove them, or add --stop_at_answer false)")
     training_args.generation_kwargs = {**current, **wanted}
 
-
-def install(trainer) -> None:
-    """Let TRL's ``model.generate`` read stop strings: pass it the trainer's tokenizer.
-
-    TRL 1.16 calls ``unwrapped_model.generate(**inputs, generation_config=...)`` on
-    ``accelerator.unwrap_model(trainer.model_wrapped)``, which on one process is
-    ``trainer.model`` (a PeftModel passes ``tokenizer`` on to its base model). A no-op for vLLM
-    and for a config without stop strings. Composes with ``tinyzero.fastgen.install`` and
-    ``tinyzero.train.with_threads`` in either order (fastgen hands a call with extra
-    arguments to transformers' own ``generate``)."""
-    config = getattr(trainer, "generation_config", None)
-    if getattr(trainer, "use_vllm", False) or config is None or not getattr(config, "stop_strings", None):
-        return
-    model, tokenizer = trainer.model, trainer.processing_class
-    generate = model.generate
-
-    def generate_with_tokenizer(*args, **kwargs):
-        kwargs.setdefault("tokenizer", tokenizer)
-        return generate(*args, **kwargs)
-
-    model.generate = generate_with_tokenizer

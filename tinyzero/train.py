@@ -83,7 +83,7 @@ class TinyZeroArguments(ScriptArguments):
         default=1, metadata={"help": "Score each batch in N length buckets, each cut to its own longest completion (tinyzero.buckets); 1: TRL's way, at the batch's longest."}
     )
     sampler: str = field(default="hf", metadata={"help": "hf (model.generate), fastgen (tinyzero.fastgen, CPU), or fastgen_exact (HF's random stream)."})
-    stop_at_answer: bool = field(default=False, metadata={"help": "End each completion at </answer>, kept, with generate and vLLM alike (tinyzero.stops)."})  # gpu: issue 35
+    stop_at_answer: bool = field(default=False, metadata={"help": "End each completion at </answer>, kept, with generate and vLLM alike (tinyzero.stops)."})
     resume: bool = field(default=False, metadata={"help": "Continue from the last checkpoint in output_dir."})
     plot: bool = field(default=True, metadata={"help": "Write the plots and samples.md when training ends."})
 
@@ -138,7 +138,7 @@ def build_trainer(script_args: TinyZeroArguments, training_args: GRPOConfig, mod
         raise ValueError("reward_weights is set by tinyzero from reward, format_weight and overlong_cache; use those")
     if script_args.trainer == "rloo":
         training_args = rloo_config(training_args)
-    stops.configure(training_args, script_args.stop_at_answer)  # gpu (issue 35): before anything loads
+    stops.configure(training_args, script_args.stop_at_answer)  # before anything loads
 
     # Data: training prompts, and a fixed held-out set from the test split. The task is the data's.
     name, template = script_args.dataset_name, script_args.template

@@ -53,6 +53,7 @@ from __future__ import annotations
 import contextlib
 import time
 import types
+import warnings
 
 import torch
 from transformers import Trainer
@@ -62,7 +63,12 @@ from trl.extras.profiling import profiling_context
 from trl.models import unwrap_model_for_generation
 from trl.trainer.utils import pad
 
-from tinyzero import buckets, fastgen, stops
+from tinyzero import buckets, fastgen
+
+# TRL 1.16's unwrap_model_for_generation (called on every sampling turn) reads transformers 5.23's
+# deprecated ``is_gradient_checkpointing``; the FutureWarning is about TRL's code, not a user's
+# run. Drop this filter when the TRL pin moves to a release that reads is_activation_checkpointing.
+warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 # Private TRL names used here; tests/test_seam.py refuses them anywhere else in the repo.
 TRL_PRIVATE_NAMES = (
@@ -92,7 +98,6 @@ class TinyZeroMixin:
         self.update_buckets = update_buckets
         self._sample = fastgen.sampler(sampler, sampling_workers)  # None: model.generate
         super().__init__(*args, **kwargs)
-        stops.install(self)  # gpu (issue 35): TRL's model.generate gets the tokenizer its stop strings need
         if self._sample is not None and (self.use_vllm or self.use_transformers_continuous_batching):
             raise ValueError(f"--sampler {sampler}: this trainer samples with vLLM / continuous batching, not model.generate (use --sampler hf)")
         for cb in self.callback_handler.callbacks:
