@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from transformers import TrainerCallback
+from transformers.utils import logging as hf_logging
 from trl import (
     GRPOConfig,
     GRPOTrainer,
@@ -205,6 +206,9 @@ def build_trainer(script_args: TinyZeroArguments, training_args: GRPOConfig, mod
 
 def main(script_args: TinyZeroArguments, training_args: GRPOConfig, model_args: ModelConfig) -> dict:
     start = time.time()
+    # One progress bar: transformers' own bars (loading the weights, writing each checkpoint's
+    # shards) would break tinyzero's step bar into pieces (tinyzero.callbacks.CompactProgressCallback).
+    hf_logging.disable_progress_bar()
     checkpoint = find_checkpoint(training_args.output_dir, script_args.resume, training_args.resume_from_checkpoint)
     trainer = build_trainer(script_args, training_args, model_args)
 
