@@ -142,6 +142,19 @@ def test_completions_end_at_the_tag_the_reward_reads_it_and_get_shorter(scripted
     assert not any(s["completion"].endswith("</answer>") for s in no_stop_samples)
 
 
+def test_the_stop_holds_with_the_fastgen_sampler_too(scripted, tmp_path):
+    """tinyzero's other CPU sampler: fastgen does not read stop strings, so with the stop on a
+    turn goes to transformers' generate (tinyzero.fastgen's unsupported settings); the
+    completions must still end at the tag, in training and in the held-out eval."""
+    model, data = scripted
+    rows = run(model, data, tmp_path / "fastgen", "--sampler", "fastgen")
+    script_len = len(AutoTokenizer.from_pretrained(model).encode(SCRIPT))
+    train_row = next(r for r in rows if "completions/mean_length" in r)
+    assert script_len < train_row["completions/max_length"] <= NOISE + script_len + 1 < MAX_LEN
+    samples = [json.loads(line) for line in (tmp_path / "fastgen" / "samples.jsonl").read_text().splitlines()]
+    assert samples and all(s["completion"].endswith("</answer>") for s in samples)
+
+
 def test_eval_stops_with_a_pad_that_is_not_eos(scripted):
     # Qwen2.5 pads with its eos; a tokenizer that does not must not leave the fill in the completion.
     from tinyzero.sampling import generate, sampling_config
