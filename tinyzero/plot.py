@@ -190,12 +190,7 @@ def compare_runs(run_dirs: list[str | Path], out: str | Path, labels: list[str] 
         ax.legend(fontsize=8, loc="best")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out, dpi=110)
 
 
 GRID_PANELS = (
@@ -247,10 +242,17 @@ def plot_grid(grid_dirs: list[str | Path], out: str | Path, title: str = "") -> 
         ax.set_ylim(bottom=0)
         ax.legend(fontsize=8, loc="upper left")
     fig.suptitle(title or f"{n} GRPO runs ({', '.join(Path(d).name for d in grid_dirs)}): the held-out eval during training, one sampling seed")
+    return _save(fig, out, dpi=100)
+
+
+def _save(fig, out: str | Path, dpi: int) -> Path:
+    """Write ``fig`` to ``out`` (its folder made) and close it."""
+    import matplotlib.pyplot as plt  # noqa: PLC0415 (matplotlib is slow to import)
+
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
+    fig.savefig(out, dpi=dpi)
     plt.close(fig)
     return out
 
