@@ -3,7 +3,7 @@
 - the blank's six functions raise NotImplementedError, and so does a run of the blank;
 - the reference solution's pieces agree with the exercises' references (TRL 1.16's formulas);
 - (slow) a run of the solution at least doubles nano's held-out accuracy, each a mean over the
-  eval seeds, with the project's eval (tinyzero.sampling.evaluate_model);
+  eval seeds, with the project's eval (tinyzero.generation.evaluate_model);
 - the record written by ``--record`` holds at least two training seeds, each of which doubled it.
 """
 

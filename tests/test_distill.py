@@ -24,8 +24,8 @@ from safetensors.torch import load_file
 
 from tinyzero import cli, distill
 from tinyzero import eval as eval_cmd
+from tinyzero.generation import Generation
 from tinyzero.runfiles import METRICS_FILE, read_jsonl
-from tinyzero.sampling import Generation
 from tinyzero.tasks import TASKS, countdown
 
 REPO = Path(__file__).resolve().parent.parent

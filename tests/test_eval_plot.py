@@ -10,9 +10,9 @@ import torch
 
 from tinyzero import eval as eval_cli
 from tinyzero import plot, sample
+from tinyzero.generation import generate, sampling_config
 from tinyzero.models import load_model_and_tokenizer
 from tinyzero.nano import tokenizer as nano
-from tinyzero.sampling import generate, sampling_config
 from tinyzero.stats import pass_at_k
 
 

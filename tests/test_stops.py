@@ -134,7 +134,7 @@ def test_completions_end_at_the_tag_the_reward_reads_it_and_get_shorter(scripted
     no_stop_row = next(r for r in unstopped if "completions/mean_length" in r)
     assert no_stop_row["completions/mean_length"] == MAX_LEN  # the noise runs on to the limit
 
-    # The held-out eval stops the same way (trainer.generation_config -> tinyzero.sampling.generate)
+    # The held-out eval stops the same way (trainer.generation_config -> tinyzero.generation.generate)
     samples = [json.loads(line) for line in (tmp_path / "stop" / "samples.jsonl").read_text().splitlines()]
     assert samples and all(s["completion"].endswith("</answer>") for s in samples)
     assert stopped[0]["eval/accuracy"] == 1.0
@@ -157,7 +157,7 @@ def test_the_stop_holds_with_the_fastgen_sampler_too(scripted, tmp_path):
 
 def test_eval_stops_with_a_pad_that_is_not_eos(scripted):
     # Qwen2.5 pads with its eos; a tokenizer that does not must not leave the fill in the completion.
-    from tinyzero.sampling import generate, sampling_config
+    from tinyzero.generation import generate, sampling_config
 
     model_dir, _ = scripted
     model, tokenizer = AutoModelForCausalLM.from_pretrained(model_dir), AutoTokenizer.from_pretrained(model_dir)

@@ -156,8 +156,8 @@ def test_task_must_match_the_dataset(tmp_path):
 
 
 def test_sharded_eval_samples_each_problem_once_and_agrees(nano_model_dir):
+    from tinyzero.generation import evaluate_model, sampling_config
     from tinyzero.models import load_model_and_tokenizer
-    from tinyzero.sampling import evaluate_model, sampling_config
     from tinyzero.tasks import TASKS
     from tinyzero.tasks.countdown import generate as make_problems
 

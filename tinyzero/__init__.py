@@ -21,7 +21,7 @@ on Hugging Face TRL. The package, one concern per place::
                          sampling threads, length buckets and timing (every TRL internal it uses)
       qwen.py            the Qwen2.5 tokenizer built offline, and a tiny random stand-in of the 1.5B
       models.py          loads "nano", a local folder or a hub id
-      sampling.py        generate() and the one evaluate_model()
+      generation.py      generate() and the one evaluate_model()
       fastgen.py         a lean CPU sampler for small Qwen2 models (falls back to HF otherwise)
       buckets.py         the update scored in length buckets (same loss)
       stats.py           per-completion statistics, pass@k

@@ -60,6 +60,7 @@ from transformers import Trainer, TrainerCallback
 from transformers.trainer_callback import ProgressCallback
 
 from tinyzero import stops
+from tinyzero.generation import evaluate_model, sampling_config
 from tinyzero.nano.tokenizer import save_tokenizer
 from tinyzero.runfiles import (
     METRICS_FILE,
@@ -69,7 +70,6 @@ from tinyzero.runfiles import (
     read_jsonl,
     rewrite_jsonl,
 )
-from tinyzero.sampling import evaluate_model, sampling_config
 from tinyzero.stats import analyze, is_truncated, rows_from_columns, summarize
 from tinyzero.tasks.grading import completion_text
 

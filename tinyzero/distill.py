@@ -8,7 +8,7 @@
 Two methods, one recipe (``method``):
 
 - ``sft``, sequence-level distillation as DeepSeek-R1 distilled its smaller models: the teacher
-  samples ``num_samples`` completions of each *train* prompt (``tinyzero.sampling.generate`` at
+  samples ``num_samples`` completions of each *train* prompt (``tinyzero.generation.generate`` at
   the recipe's ``temperature``, with ``tinyzero.fastgen`` as in ``tinyzero.eval``), the task's
   grader (the function the RL reward and the eval use) keeps the correct ones (rejection
   sampling), and TRL's ``SFTTrainer`` fine-tunes the student on them, with the loss on the
@@ -60,6 +60,7 @@ from trl import (
 )
 
 from tinyzero import callbacks, cli, fastgen, runfiles
+from tinyzero.generation import generate, sampling_config
 from tinyzero.models import (
     NANO,
     load_for_inference,
@@ -68,7 +69,6 @@ from tinyzero.models import (
 )
 from tinyzero.nano.tokenizer import MARKER, is_nano_folder, save_tokenizer
 from tinyzero.paths import RECIPES
-from tinyzero.sampling import generate, sampling_config
 from tinyzero.tasks import get_task
 from tinyzero.tasks.data import load_task_data
 from tinyzero.trainer import install_sampler

@@ -6,7 +6,7 @@
     python -m tinyzero.eval --model Qwen/Qwen2.5-1.5B --dataset countdown --template base
 
 Samples ``k`` completions for each of the first ``n`` problems of a split and grades them with
-the data's task (``tinyzero.sampling.evaluate_model``: the same definition of correct as the
+the data's task (``tinyzero.generation.evaluate_model``: the same definition of correct as the
 training reward). With several ``--seeds`` every figure is the mean over the seeds, with its
 spread (``<key>_std``, ``<key>_min``, ``<key>_max``): one seed of 500 problems moves accuracy
 by 0.01-0.02, so a verdict needs several. Prints a table and a JSON object.
@@ -66,9 +66,9 @@ class EvalArguments:
 
 def main(args: EvalArguments) -> dict:
     from tinyzero.fastgen import sampler  # noqa: PLC0415
+    from tinyzero.generation import evaluate_model, sampling_config  # noqa: PLC0415
     from tinyzero.models import load_for_inference  # noqa: PLC0415
     from tinyzero.nano.tokenizer import is_nano_tokenizer  # noqa: PLC0415
-    from tinyzero.sampling import evaluate_model, sampling_config  # noqa: PLC0415
     from tinyzero.tasks import get_task  # noqa: PLC0415
     from tinyzero.tasks.data import load_task_data  # noqa: PLC0415
 

@@ -39,9 +39,9 @@ class SampleArguments:
 
 
 def main(args: SampleArguments) -> list[str]:
+    from tinyzero.generation import generate, render_prompts, sampling_config  # noqa: PLC0415
     from tinyzero.models import load_for_inference  # noqa: PLC0415
     from tinyzero.nano.tokenizer import is_nano_tokenizer  # noqa: PLC0415
-    from tinyzero.sampling import generate, render_prompts, sampling_config  # noqa: PLC0415
     from tinyzero.stats import analyze  # noqa: PLC0415
     from tinyzero.tasks import TASKS  # noqa: PLC0415
     from tinyzero.tasks.data import load_task_data  # noqa: PLC0415

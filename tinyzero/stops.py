@@ -30,7 +30,7 @@ limit), and ``mask_truncated_completions`` would drop it from the loss: refused 
 - transformers' continuous batching (``use_transformers_continuous_batching``) has no stop
   strings in transformers 5.23: refused with the stop.
 
-The held-out eval (``tinyzero.sampling.generate``) reads ``stop_strings`` from its
+The held-out eval (``tinyzero.generation.generate``) reads ``stop_strings`` from its
 ``GenerationConfig`` and passes the tokenizer itself.
 """
 

@@ -38,11 +38,11 @@ from trl.rewards import get_soft_overlong_punishment
 from tinyzero import buckets, cli, fastgen, runfiles, stops
 from tinyzero import callbacks as tz_callbacks
 from tinyzero.checkpoints import find_checkpoint
+from tinyzero.generation import eos_ids
 from tinyzero.models import load_model_and_tokenizer, set_training_dtypes
 from tinyzero.nano import traces
 from tinyzero.nano.tokenizer import is_nano_tokenizer, save_tokenizer
 from tinyzero.paths import RECIPES
-from tinyzero.sampling import eos_ids
 from tinyzero.tasks import get_task
 from tinyzero.tasks.data import load_task_data
 from tinyzero.tasks.rewards import format_reward, select_reward

@@ -59,7 +59,7 @@ def check_probabilities(model, tokenizer, rows: list[dict]) -> dict[str, list[fl
 
 def sample(model, tokenizer, rows: list[dict], n: int, temperature: float, seed: int) -> list[str]:
     """``n`` completions per row, in row order, sampled as GRPOTrainer samples (256 new tokens)."""
-    from tinyzero.sampling import generate, sampling_config
+    from tinyzero.generation import generate, sampling_config
 
     config = sampling_config(model, tokenizer, 256, temperature)
     prompts = [prompt(r["nums"], r["target"], "nano") for r in rows]

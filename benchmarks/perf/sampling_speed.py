@@ -92,7 +92,7 @@ def batches(tok, shape, args):
 
 
 def gen_config(model, tok, args):
-    from tinyzero.sampling import sampling_config
+    from tinyzero.generation import sampling_config
 
     return sampling_config(model, tok, args.max_new, temperature=args.temperature, top_p=1.0, top_k=0)
 
@@ -134,7 +134,7 @@ def lengths(encs, outs, eos):
 
 def main(argv=None):
     args = parse(argv)
-    from tinyzero.sampling import eos_ids
+    from tinyzero.generation import eos_ids
 
     model, tok = load(args.model)
     gc = gen_config(model, tok, args)

@@ -17,7 +17,7 @@ Run it from the repository root (one thread, a few CPU minutes; an eval before a
     python notebooks/exercises/capstone_grpo_loop.py
 
 Your loop should at least double nano's held-out accuracy (the same eval as the recipe's:
-tinyzero.sampling.evaluate_model on the 500 test problems at the recipe's temperature, a mean
+tinyzero.generation.evaluate_model on the 500 test problems at the recipe's temperature, a mean
 over two sampling seeds). The reference solution is ``capstone_grpo_loop_solution.py``, beside
 ``checks.py``: don't open it first. ``python notebooks/exercises/capstone_grpo_loop_solution.py
 --record`` trains it under several training seeds and writes ``capstone_record.json`` here.
@@ -53,7 +53,7 @@ import torch
 
 from tinyzero.fastgen import sampler
 from tinyzero.models import load_model_and_tokenizer
-from tinyzero.sampling import evaluate_model, generate, sampling_config  # noqa: F401 (generate: for sample_groups)
+from tinyzero.generation import evaluate_model, generate, sampling_config  # noqa: F401 (generate: for sample_groups)
 from tinyzero.tasks import TASKS
 from tinyzero.tasks.data import load_task_data
 
@@ -86,7 +86,7 @@ class Config:
 
 
 def sample_groups(model, tokenizer, rows: list[dict], cfg: Config, seed: int) -> dict:
-    """Sample cfg.group_size completions per row with ``tinyzero.sampling.generate``.
+    """Sample cfg.group_size completions per row with ``tinyzero.generation.generate``.
 
     Return a batch dict, each prompt repeated G times in a row (row 0 x G, row 1 x G, ...):
       ``prompt_ids``, ``prompt_mask``: (P*G, Lp) left-padded prompt tokens and their mask;

@@ -15,7 +15,7 @@ import capstone_grpo_loop as scaffold
 import torch
 from capstone_grpo_loop import SAMPLE, TASK, Config
 
-from tinyzero.sampling import generate, sampling_config
+from tinyzero.generation import generate, sampling_config
 
 
 def sample_groups(model, tokenizer, rows: list[dict], cfg: Config, seed: int) -> dict:
