@@ -197,3 +197,17 @@ def test_an_ablation_folder_must_be_a_row_with_its_own_change(tmp_path, rec):
     (results / records.ABLATIONS / "no-such-row").mkdir()
     with pytest.raises(records.RecordError, match="not a row of the ablation sheet"):
         records.load(results)
+
+
+def test_an_ablation_row_measured_on_another_base_eval_says_so(tmp_path, rec):
+    """A row whose base model's eval differs from the recipe's (the temperature row: the eval
+    follows the training temperature) says to compare the ratios, not the accuracies."""
+    results = _copy_records(tmp_path, rec)
+    row, change = next((r, c) for r, c in records.ABLATION_ROWS if c is not None)
+    _synthetic_row(results, rec, row, change, 1.0)
+    path = results / records.ABLATIONS / row / "grid.json"
+    grid = json.loads(path.read_text())
+    grid["rows"] = [dict(r, base_accuracy=r["base_accuracy"] / 2) for r in grid["rows"]]
+    path.write_text(json.dumps(grid))
+    line = next(ln for ln in records.render("ablations", records.load(results)).splitlines() if ln.startswith(f"| `{row}` |"))
+    assert "is not the recipe's" in line and "compare the x, not the accuracies" in line

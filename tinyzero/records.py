@@ -225,6 +225,7 @@ def ablation_figures(rec: Records) -> dict[str, dict[str, Any]]:
     def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         xs = [r["accuracy_x"] for r in rows]
         return {"runs": len(rows), "seeds": [r["grpo_seed"] for r in rows], "base": statistics.median(r["base_accuracy"] for r in rows),
+                "base_thinking": statistics.median(r["base_thinking"] for r in rows),
                 "finals": [r["final_accuracy"] for r in rows], "median_x": statistics.median(xs), "worst_x": min(xs), "best_x": max(xs)}
 
     recipe = summary([r for r in runs(rec) if r["pretrain_seed"] == 0])
@@ -267,6 +268,10 @@ def _ablation_block(rec: Records) -> str:
         against = {"lower": f"lower: {f['worst_x']:.2f}-{f['best_x']:.2f}x, all below the recipe's worst",
                    "higher": f"higher: {f['worst_x']:.2f}-{f['best_x']:.2f}x, all above the recipe's best",
                    "within": f"within it: {f['worst_x']:.2f}-{f['best_x']:.2f}x overlaps {r['worst_x']:.2f}-{r['best_x']:.2f}x"}[f["against"]]
+        if abs(f["base"] - r["base"]) > 1e-9 or abs(f["base_thinking"] - r["base_thinking"]) > 1e-9:
+            # e.g. the temperature row: the eval follows the training temperature, so the base is measured anew
+            against += (f"; its base model's eval is not the recipe's (accuracy {f['base']:.3f}, thinking {f['base_thinking']:.0f} chars "
+                        f"against {r['base']:.3f}, {r['base_thinking']:.0f}): compare the x, not the accuracies")
         t = rec.ablation_times.get(row)
         when = f"{f['date']}, {t['wall']}" if t else f"{f['date']} (no wall time in `{ABLATIONS}/README.md`)"
         lines.append(
