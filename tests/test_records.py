@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import statistics
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,8 @@ def _copy_records(tmp_path: Path, rec) -> Path:
     shutil.copy(rec.results / mc["json"], out / mc["json"])
     shutil.copy(rec.results / mc["report"], out / mc["report"])
     shutil.copy(rec.results / records.SUITE, out / records.SUITE)
+    if (rec.results / records.ABLATIONS).is_dir():
+        shutil.copytree(rec.results / records.ABLATIONS, out / records.ABLATIONS, ignore=shutil.ignore_patterns("evals", "metrics"))
     return out
 
 
@@ -130,3 +133,81 @@ def test_the_log_runs_newest_first_and_the_archive_index_names_every_entry(rec):
             assert f"`{entry.name}" in index, f"archive/INDEX.md has no line for {entry.name}"
     for name in rec.current["grids"]:
         assert not (archive / name).exists(), f"{name} is current and archived"
+
+
+def test_the_ablation_sheet_reads_its_answers_from_the_records(rec):
+    assert "ablations" in records.marked().get("notebooks/INSTRUCTORS.md", []), \
+        "notebooks/INSTRUCTORS.md has no <!-- records:ablations --> region"
+    block = records.render("ablations", rec)
+    for row, change in records.ABLATION_ROWS:
+        line = next(ln for ln in block.splitlines() if ln.startswith(f"| `{row}` |"))
+        grid = rec.ablations[row]
+        if grid is None:
+            assert "not yet recorded" in line
+            continue
+        # every run's final accuracy, the median and the worst ratio, as its grid.json gives them
+        assert f"`{change}`" in line
+        for r in grid["rows"]:
+            assert f"{r['final_accuracy']:.3f}" in line
+        xs = [r["accuracy_x"] for r in grid["rows"]]
+        assert f"| {statistics.median(xs):.2f}x | {min(xs):.2f}x |" in line
+        assert row in rec.ablation_times, f"benchmarks/results/ablations/README.md has no line for `{row}`"
+
+
+def _synthetic_row(results: Path, rec, row: str, change: str, scale: float) -> None:
+    """A row made from the recipe's own pretrain-seed-0 runs, every ratio times SCALE."""
+    grid = json.loads((rec.results / rec.current["grids"][0] / "grid.json").read_text())
+    grid["rows"] = [dict(r, accuracy_x=r["accuracy_x"] * scale, final_accuracy=r["final_accuracy"] * scale)
+                    for r in grid["rows"] if r["pretrain_seed"] == 0]
+    grid["args"] = dict(grid["args"], pretrain_seeds=[0], train_args=change)
+    (results / records.ABLATIONS / row).mkdir(parents=True, exist_ok=True)
+    (results / records.ABLATIONS / row / "grid.json").write_text(json.dumps(grid))
+
+
+def test_an_ablation_row_follows_its_grid_and_is_compared_with_the_recipes_spread(tmp_path, rec):
+    """A row's figures come from its grid.json: change them and the block changes, --check calls
+    INSTRUCTORS stale, and the verdict against the recipe's spread is computed from the ratios."""
+    results = _copy_records(tmp_path, rec)
+    recipe = records.ablation_figures(rec)["recipe"]
+    recorded = [row for row, g in rec.ablations.items() if g is not None]
+    row, change = next((r, c) for r, c in records.ABLATION_ROWS if c is not None and (r in recorded or not recorded))
+    # every ratio below the recipe's worst run: lower; above its best: higher; the recipe itself: within
+    for scale, verdict in ((0.5 * recipe["worst_x"] / recipe["best_x"], "lower"), (2 * recipe["best_x"] / recipe["worst_x"], "higher"), (1.0, "within")):
+        _synthetic_row(results, rec, row, change, scale)
+        changed = records.load(results)
+        f = records.ablation_figures(changed)[row]
+        assert f["against"] == verdict, (scale, f)
+        line = next(ln for ln in records.render("ablations", changed).splitlines() if ln.startswith(f"| `{row}` |"))
+        assert f"| {f['median_x']:.2f}x | {f['worst_x']:.2f}x |" in line and verdict in line
+        assert "not yet recorded" not in line
+    assert "notebooks/INSTRUCTORS.md: ablations" in records.stale(changed)
+    # a folder gone: the row reads "not yet recorded" again
+    shutil.rmtree(results / records.ABLATIONS / row)
+    line = next(ln for ln in records.render("ablations", records.load(results)).splitlines() if ln.startswith(f"| `{row}` |"))
+    assert "not yet recorded" in line
+
+
+def test_an_ablation_folder_must_be_a_row_with_its_own_change(tmp_path, rec):
+    results = _copy_records(tmp_path, rec)
+    (row, change), (_, other) = [(r, c) for r, c in records.ABLATION_ROWS if c is not None][:2]
+    _synthetic_row(results, rec, row, other, 1.0)
+    with pytest.raises(records.RecordError, match="not the row's change"):
+        records.load(results)
+    _synthetic_row(results, rec, row, change, 1.0)
+    (results / records.ABLATIONS / "no-such-row").mkdir()
+    with pytest.raises(records.RecordError, match="not a row of the ablation sheet"):
+        records.load(results)
+
+
+def test_an_ablation_row_measured_on_another_base_eval_says_so(tmp_path, rec):
+    """A row whose base model's eval differs from the recipe's (the temperature row: the eval
+    follows the training temperature) says to compare the ratios, not the accuracies."""
+    results = _copy_records(tmp_path, rec)
+    row, change = next((r, c) for r, c in records.ABLATION_ROWS if c is not None)
+    _synthetic_row(results, rec, row, change, 1.0)
+    path = results / records.ABLATIONS / row / "grid.json"
+    grid = json.loads(path.read_text())
+    grid["rows"] = [dict(r, base_accuracy=r["base_accuracy"] / 2) for r in grid["rows"]]
+    path.write_text(json.dumps(grid))
+    line = next(ln for ln in records.render("ablations", records.load(results)).splitlines() if ln.startswith(f"| `{row}` |"))
+    assert "is not the recipe's" in line and "compare the x, not the accuracies" in line

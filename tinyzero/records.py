@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,8 @@ class Records:
     main: dict[str, Any]  # speed_full JSON, the "new" checkout's main command
     main_header: dict[str, str]  # date, host, cpus, commit of that run
     suite: dict[str, str]  # the last run of suite_time.md: run, checkout, how, wall, result
+    ablations: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # sheet row -> its grid.json (None: not recorded)
+    ablation_times: dict[str, dict[str, str]] = field(default_factory=dict)  # sheet row -> ablations/README.md's line
 
 
 def load(results: str | Path = RESULTS) -> Records:
@@ -82,10 +84,58 @@ def load(results: str | Path = RESULTS) -> Records:
         raise RecordError(f"{results / mc['json']}: no 'new' main command with 'wall_s'")
     report = results / mc["report"]
     header = _run_header(report, mc["run"])
-    return Records(results, current, grids, verdicts, speed["new"], header, _last_suite_run(results / SUITE))
+    return Records(results, current, grids, verdicts, speed["new"], header, _last_suite_run(results / SUITE),
+                   *_ablations(results))
 
 
 SUITE = "suite_time.md"
+# The ablation sheet of notebooks/INSTRUCTORS.md: each row's folder under benchmarks/results/ablations/
+# (robustness.py's grid on pretrain seed 0) and the change it makes to the recipe (its --train_args).
+# None: not a recipe key (the no-baseline row changes the capstone's code).
+ABLATIONS = "ablations"
+ABLATION_ROWS = (
+    ("no-baseline", None),
+    ("scale-rewards", "--scale_rewards group"),
+    ("loss-grpo", "--loss_type grpo"),
+    ("loss-dr-grpo", "--loss_type dr_grpo"),
+    ("beta", "--beta 0.04"),
+    ("group-8", "--num_generations 8"),
+    ("temperature", "--temperature 1.0"),
+    ("mask", "--mask_truncated_completions true"),
+)
+
+
+def _ablations(results: Path) -> tuple[dict[str, dict[str, Any] | None], dict[str, dict[str, str]]]:
+    """Each sheet row's grid.json (None where the row has no folder) and its line of
+    ablations/README.md's table: | row | date | wall | machine | commit | command |."""
+    folder = results / ABLATIONS
+    known = dict(ABLATION_ROWS)
+    if folder.is_dir():
+        for d in folder.iterdir():
+            if d.is_dir() and d.name not in known:
+                raise RecordError(f"{d}: not a row of the ablation sheet (rows: {', '.join(known)})")
+    grids: dict[str, dict[str, Any] | None] = {}
+    for row, change in ABLATION_ROWS:
+        path = folder / row / "grid.json"
+        if not path.parent.is_dir():
+            grids[row] = None
+            continue
+        grid = _json(path)
+        args = grid.get("args", {})
+        if not grid.get("rows"):
+            raise RecordError(f"{path}: no rows")
+        if args.get("pretrain_seeds") != [0]:
+            raise RecordError(f"{path}: pretrain seeds {args.get('pretrain_seeds')}, not the shipped base model (seed 0) alone")
+        if change is None or args.get("train_args") != change:
+            raise RecordError(f"{path}: train_args {args.get('train_args')!r}, not the row's change {change!r}")
+        grids[row] = grid
+    readme = folder / "README.md"
+    times = {}
+    if readme.is_file():
+        for m in re.finditer(r"^\| `(?P<row>[a-z0-9-]+)` \| (?P<date>[^|]+?) \| (?P<wall>[^|]+?) \| (?P<machine>[^|]+?) \| (?P<commit>\w+) \|",
+                             readme.read_text(), re.M):
+            times[m["row"]] = m.groupdict()
+    return grids, times
 
 
 def _last_suite_run(path: Path) -> dict[str, str]:
@@ -168,7 +218,83 @@ def _grid_row(name: str, grid: dict[str, Any]) -> str:
     )
 
 
-BLOCKS = ("headline", "main_command", "table", "hit_check", "suite")
+def ablation_figures(rec: Records) -> dict[str, dict[str, Any]]:
+    """The recipe on the shipped base model (pretrain seed 0, every current grid) and each
+    recorded row of the ablation sheet: its runs' final accuracies and ratios, and where its
+    range of ratios over GRPO seeds lies against the recipe's range over its seeds."""
+    def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        xs = [r["accuracy_x"] for r in rows]
+        return {"runs": len(rows), "seeds": [r["grpo_seed"] for r in rows], "base": statistics.median(r["base_accuracy"] for r in rows),
+                "base_thinking": statistics.median(r["base_thinking"] for r in rows),
+                "finals": [r["final_accuracy"] for r in rows], "median_x": statistics.median(xs), "worst_x": min(xs), "best_x": max(xs)}
+
+    recipe = summary([r for r in runs(rec) if r["pretrain_seed"] == 0])
+    out = {"recipe": recipe}
+    for row, grid in rec.ablations.items():
+        if grid is None:
+            continue
+        f = summary(grid["rows"])
+        f["eval_seeds"] = len(grid["args"]["eval_seeds"])
+        f["n"] = grid["args"]["n"]
+        f["date"] = grid["date"][:10]
+        if f["best_x"] < recipe["worst_x"]:
+            f["against"] = "lower"
+        elif f["worst_x"] > recipe["best_x"]:
+            f["against"] = "higher"
+        else:
+            f["against"] = "within"
+        out[row] = f
+    return out
+
+
+def _ablation_block(rec: Records) -> str:
+    a = ablation_figures(rec)
+    r = a["recipe"]
+    recipe_grids = ", ".join(f"`{n}/`" for n in rec.grids)
+    lines = [
+        ("| row | the change (`--train_args`) | runs (GRPO seeds) | accuracy base -> final, each run "
+         "| x its base, median | x worst | against the recipe's spread | recorded |"),
+        "|---|---|---|---|---:|---:|---|---|",
+        (f"| the recipe | none: {recipe_grids}, pretrain seed 0 | {r['runs']} ({'/'.join(map(str, r['seeds']))}) "
+         f"| {r['base']:.3f} -> {', '.join(f'{x:.3f}' for x in r['finals'])} | {r['median_x']:.2f}x | {r['worst_x']:.2f}x "
+         f"| its own: {r['worst_x']:.2f}-{r['best_x']:.2f}x | `CURRENT.json` |"),
+    ]
+    for row, change in ABLATION_ROWS:
+        shown = f"`{change}`" if change else "not a recipe key (the capstone's `group_advantages`)"
+        if row not in a:
+            lines.append(f"| `{row}` | {shown} | not yet recorded | | | | | |")
+            continue
+        f = a[row]
+        against = {"lower": f"lower: {f['worst_x']:.2f}-{f['best_x']:.2f}x, all below the recipe's worst",
+                   "higher": f"higher: {f['worst_x']:.2f}-{f['best_x']:.2f}x, all above the recipe's best",
+                   "within": f"within it: {f['worst_x']:.2f}-{f['best_x']:.2f}x overlaps {r['worst_x']:.2f}-{r['best_x']:.2f}x"}[f["against"]]
+        if abs(f["base"] - r["base"]) > 1e-9 or abs(f["base_thinking"] - r["base_thinking"]) > 1e-9:
+            # e.g. the temperature row: the eval follows the training temperature, so the base is measured anew
+            against += (f"; its base model's eval is not the recipe's (accuracy {f['base']:.3f}, thinking {f['base_thinking']:.0f} chars "
+                        f"against {r['base']:.3f}, {r['base_thinking']:.0f}): compare the x, not the accuracies")
+        t = rec.ablation_times.get(row)
+        when = f"{f['date']}, {t['wall']}" if t else f"{f['date']} (no wall time in `{ABLATIONS}/README.md`)"
+        lines.append(
+            f"| `{row}` | {shown} | {f['runs']} ({'/'.join(map(str, f['seeds']))}) "
+            f"| {f['base']:.3f} -> {', '.join(f'{x:.3f}' for x in f['finals'])} | {f['median_x']:.2f}x | {f['worst_x']:.2f}x "
+            f"| {against} | {when} |")
+    recorded = [a[row] for row, _ in ABLATION_ROWS if row in a]
+    evals = sorted({(f["eval_seeds"], f["n"]) for f in recorded})
+    counts = sorted({f["runs"] for f in recorded})
+    seeds = "/".join(map(str, counts)) if counts else "a few"
+    how = "; ".join(f"{s} sampling seeds x {n} held-out problems" for s, n in evals) or "none recorded yet"
+    lines += ["", (
+        f"From `benchmarks/results/{ABLATIONS}/<row>/grid.json` (each row's evals: {how}) and, for the recipe, "
+        f"its runs on the same base model in {recipe_grids}. An accuracy is the mean over the sampling seeds; "
+        "x is a run's final accuracy over its base model's. \"Against the recipe's spread\" compares the row's range "
+        "of x over its GRPO seeds with the recipe's range over its own: lower or higher only when the two ranges do "
+        f"not overlap. With {seeds} seeds a row against {r['runs']} for the recipe this is a small sample: a row within the spread shows no "
+        "difference that these seeds can resolve, and one outside it is a reason to run more seeds, not a settled answer. "
+        f"Wall time of each grid: `{ABLATIONS}/README.md`.")]
+    return "\n".join(lines) + "\n"
+
+
+BLOCKS = ("headline", "main_command", "table", "hit_check", "suite", "ablations")
 
 
 def render(name: str, rec: Records) -> str:
@@ -210,6 +336,8 @@ def render(name: str, rec: Records) -> str:
         s = rec.suite
         return (f"From a fresh clone the test command took **{s['wall']}** ({s['result']}; "
                 f"`benchmarks/results/{SUITE}` run {s['run']}, on the machine named there).\n")
+    if name == "ablations":
+        return _ablation_block(rec)
     if name == "hit_check":
         return (f"no run loses its check of a true hit ({f['hit_yes_min']:.2f}-{f['hit_yes_max']:.2f} "
                 f"of true hits checked \"yes\" at the end).\n")
