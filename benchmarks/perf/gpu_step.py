@@ -80,6 +80,7 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
+from types import SimpleNamespace
 
 from tinyzero.cli import ArgumentParser
 
@@ -101,27 +102,15 @@ DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 
 
 def param_counts(hidden: int, layers: int, heads: int, kv_heads: int, intermediate: int, vocab: int) -> dict:
-    """Parameters of a Qwen2 model with tied embeddings (counted once, as model.parameters()).
+    """Parameters of a Qwen2 model with tied embeddings: ``tinyzero.roofline.param_counts``
+    (the one count every floor uses) for the sizes of a job's spec."""
+    from tinyzero import roofline  # here, not at the top: roofline imports torch, and --help should not
 
-    ``body_matmul``: weights of the per-token matmuls below the lm head (q/k/v/o, gate/up/down);
-    ``lm_head``: the tied embedding used as the output matmul; ``total``: everything, biases
-    and norms included.
-    """
-    head_dim = hidden // heads
-    kv = kv_heads * head_dim
-    attn = hidden * hidden + 2 * hidden * kv + hidden * hidden  # q, k, v, o weights
-    mlp = 3 * hidden * intermediate
-    biases = hidden + 2 * kv  # q, k, v biases (Qwen2)
-    norms = 2 * hidden
-    per_layer = attn + mlp + biases + norms
-    embed = vocab * hidden
-    return {
-        "body_matmul": layers * (attn + mlp),
-        "lm_head": embed,
-        "total": layers * per_layer + embed + hidden,  # + final norm
-        "head_dim": head_dim,
-        "kv_dim": kv,
-    }
+
+    config = SimpleNamespace(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                             num_key_value_heads=kv_heads, intermediate_size=intermediate, vocab_size=vocab,
+                             tie_word_embeddings=True)
+    return roofline.param_counts(config)
 
 
 def lora_param_count(hidden: int, layers: int, heads: int, kv_heads: int, intermediate: int, r: int, targets) -> int:
